@@ -1,0 +1,71 @@
+# nsfilter: a netfilter module in Rust that logs every packet entering any
+# network namespace, and the lab that builds a kernel for it and runs it in QEMU.
+#
+#   make run     set up if needed, boot the lab VM and show the per-namespace log
+#   make test    set up if needed, run the host tests and the VM suite
+#   make check   formatting and lints (rustfmt, clippy, CLIPPY=1 module build)
+#   make         build nsfilter.ko against KDIR (default: the cached lab kernel)
+#   make clean   remove every build product of this folder
+#
+# Variables: KDIR (kernel build tree), KERNEL (lab kernel variant, default lab),
+# KSRC (kernel source tarball or folder), LLVM (default -19), NSFILTER_CACHE.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := module
+
+KERNEL ?= lab
+LLVM ?= -19
+# The defaults live in scripts/common.sh; the environment overrides them.
+BINDGEN ?= $(shell . scripts/common.sh && echo "$$BINDGEN")
+KDIR ?= $(shell scripts/kernel.sh kdir $(KERNEL))
+export LLVM
+
+CARGO ?= cargo
+LAB_MANIFEST := userspace/Cargo.toml
+LAB := userspace/target/release/nsfilter-lab
+KMAKE = $(MAKE) -C "$(KDIR)" M="$(CURDIR)" LLVM=$(LLVM) BINDGEN="$(BINDGEN)"
+# What the lab VM boots and loads.
+LAB_ARGS = --kernel "$(KDIR)/arch/x86/boot/bzImage" --module "$(CURDIR)/nsfilter.ko"
+
+.PHONY: module setup kernel lab run test check clean
+
+setup:
+	@scripts/setup.sh
+
+# The cached lab kernel: built once per source, fragment and toolchain.
+kernel: setup
+	@scripts/kernel.sh build $(KERNEL) >/dev/null
+
+# One clear line when KDIR cannot build a Rust module, rather than pages of
+# Kbuild errors.
+module:
+	@test -f "$(KDIR)/Makefile" || { echo "nsfilter: error: KDIR=$(KDIR) is not a kernel build tree (run 'make kernel', or set KDIR)" >&2; exit 1; }
+	@grep -qx 'CONFIG_RUST=y' "$(KDIR)/.config" 2>/dev/null || { echo "nsfilter: error: the kernel in KDIR=$(KDIR) is built without CONFIG_RUST" >&2; exit 1; }
+	@test -f "$(KDIR)/Module.symvers" || { echo "nsfilter: error: KDIR=$(KDIR) has no Module.symvers (build its 'modules' target)" >&2; exit 1; }
+	@$(KMAKE) modules
+
+lab:
+	@$(CARGO) build --quiet --release --manifest-path $(LAB_MANIFEST)
+
+run: kernel
+	@$(MAKE) --no-print-directory module lab
+	@$(LAB) run $(LAB_ARGS)
+
+test: kernel
+	$(CARGO) test --quiet --manifest-path $(LAB_MANIFEST)
+	@$(MAKE) --no-print-directory module lab
+	$(LAB) test $(LAB_ARGS)
+
+check: kernel
+	$(CARGO) fmt --manifest-path $(LAB_MANIFEST) -- --check
+	$(CARGO) clippy --quiet --manifest-path $(LAB_MANIFEST) --all-targets -- -D warnings
+	rustfmt --check --edition 2021 --config-path "$(KDIR)/source/.rustfmt.toml" rust/nsfilter.rs
+	@$(MAKE) --no-print-directory clean-module
+	$(KMAKE) CLIPPY=1 KRUSTFLAGS=-Dwarnings KCFLAGS=-Werror modules
+
+clean-module:
+	@if [ -f "$(KDIR)/Makefile" ]; then $(KMAKE) clean >/dev/null; fi
+	@rm -f rust/bindings_generated.rs rust/.bindings_generated.rs.*
+
+clean: clean-module
+	@rm -rf userspace/target

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C declarations nsfilter's Rust code needs, for bindgen (see Kbuild).
+ * Only `rust/bindings.rs` sees what is generated from this header.
+ */
+
+#include <linux/netdevice.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/skbuff.h>
+#include <net/net_namespace.h>
+
+#include "helpers.h"

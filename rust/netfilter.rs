@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe netfilter hooks in every network namespace.
+//!
+//! This is the only module of nsfilter that calls C or holds `unsafe` code
+//! (apart from the generated [`crate::bindings`]). It offers:
+//!
+//! - [`NetHook`], the trait a hook implements: per-namespace state and a
+//!   per-packet callback, both safe;
+//! - [`Registration`], which hooks `NF_INET_PRE_ROUTING` at `NF_IP_PRI_FIRST`
+//!   for IPv4 and IPv6 in every network namespace while it lives;
+//! - [`Packet`], a read-only view of one packet and where it was seen, whose
+//!   bytes are read with bounds checks only.
+//!
+//! # Why pernet operations
+//!
+//! Every namespace is on the kernel's `net_namespace_list`, but walking that
+//! list by hand is racy: a namespace can be created after the walk, or die
+//! during it, and the list's lock is not exported. `register_pernet_subsys()`
+//! walks it under `pernet_ops_rwsem`, calls `init` for every namespace that
+//! exists and every one created later, and tears down in an order that makes
+//! the hook's lifetime provable: `pre_exit` (the hook is unregistered), then
+//! an RCU grace period (no hook call can still be running), then `exit` (the
+//! namespace's state is dropped). The same order runs for every namespace on
+//! `unregister_pernet_subsys()`, that is on rmmod.
+
+use crate::bindings;
+use crate::packet::{Bytes, Family};
+use core::{
+    cell::UnsafeCell,
+    ffi::{c_int, c_uint, c_void},
+    marker::PhantomData,
+    mem::{size_of, MaybeUninit},
+    ptr::{self, addr_of, addr_of_mut},
+    sync::atomic::{AtomicBool, Ordering},
+};
+use kernel::{error::to_result, prelude::*, types::Opaque};
+
+/// A packet hook with state of its own in each network namespace.
+pub(crate) trait NetHook: 'static {
+    /// What the hook keeps for one namespace, shared by the CPUs that run it.
+    type NetState: Send + Sync;
+
+    /// Creates the state of a namespace, before the hook runs in it.
+    ///
+    /// Called once for each namespace that exists at registration and for each
+    /// one created later, in process context.
+    fn init_net(net: &Net) -> Result<Self::NetState>;
+
+    /// Looks at one packet entering the namespace whose state is `state`.
+    ///
+    /// Runs in softirq context for every packet: it must not sleep. The packet
+    /// is always accepted; nsfilter observes and never changes a verdict.
+    fn packet(state: &Self::NetState, packet: &Packet<'_>);
+}
+
+/// A network namespace.
+///
+/// # Invariants
+///
+/// The pointer inside is a valid `struct net` for the lifetime of the reference.
+#[repr(transparent)]
+pub(crate) struct Net(Opaque<bindings::net>);
+
+impl Net {
+    /// Creates a reference to a [`Net`] from a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a live `struct net` for the whole lifetime `'a`.
+    unsafe fn from_raw<'a>(ptr: *const bindings::net) -> &'a Self {
+        // CAST: `Net` is `repr(transparent)` over `bindings::net`.
+        // SAFETY: The caller guarantees the pointer is valid for `'a`.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The namespace's inode number, as in `/proc/<pid>/ns/net` and `ip netns`.
+    pub(crate) fn inode(&self) -> u32 {
+        // SAFETY: The pointer is valid by the type invariant; `ns.inum` is set
+        // when the namespace is allocated and never changes afterwards.
+        unsafe { (*self.0.get()).ns.inum }
+    }
+}
+
+/// One packet at a netfilter hook, read-only.
+///
+/// # Invariants
+///
+/// `skb` and `state` are valid for `'a`, and `skb->data` points at the network
+/// header (true at `NF_INET_PRE_ROUTING`).
+pub(crate) struct Packet<'a> {
+    skb: *const bindings::sk_buff,
+    state: *const bindings::nf_hook_state,
+    _lifetime: PhantomData<&'a ()>,
+}
+
+impl<'a> Packet<'a> {
+    /// The family of the hook that saw the packet, if IPv4 or IPv6.
+    pub(crate) fn family(&self) -> Option<Family> {
+        // SAFETY: `state` is valid by the type invariant.
+        let pf = c_uint::from(unsafe { (*self.state).pf });
+        match pf {
+            bindings::NFPROTO_IPV4 => Some(Family::Ipv4),
+            bindings::NFPROTO_IPV6 => Some(Family::Ipv6),
+            _ => None,
+        }
+    }
+
+    /// The namespace the packet is entering.
+    pub(crate) fn net(&self) -> &'a Net {
+        // SAFETY: `state` is valid by the type invariant, and `state->net` is
+        // the namespace the packet is in, alive while the hook runs.
+        unsafe { Net::from_raw((*self.state).net) }
+    }
+
+    /// The name of the device the packet came in on (empty if none).
+    pub(crate) fn in_dev_name(&self) -> &'a [u8] {
+        // SAFETY: `state` is valid by the type invariant.
+        let dev = unsafe { (*self.state).in_ };
+        if dev.is_null() {
+            return &[];
+        }
+        // SAFETY: A non-null input device is held by the packet's path for the
+        // duration of the hook; `name` is a fixed array inside it.
+        let name = unsafe { &*addr_of!((*dev).name) };
+        // CAST: `c_char` and `u8` have the same size and alignment.
+        // SAFETY: The array is `name.len()` initialised bytes.
+        let bytes = unsafe { core::slice::from_raw_parts(name.as_ptr().cast::<u8>(), name.len()) };
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        &bytes[..end]
+    }
+}
+
+impl Bytes for Packet<'_> {
+    fn len(&self) -> usize {
+        // SAFETY: `skb` is valid by the type invariant.
+        unsafe { (*self.skb).len as usize }
+    }
+
+    fn get<'b>(&'b self, offset: usize, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        let count = buf.len();
+        let end = offset.checked_add(count)?;
+        // SAFETY: `skb` is valid by the type invariant; nothing changes these
+        // fields while a hook runs.
+        let (len, data_len, data) =
+            unsafe { ((*self.skb).len, (*self.skb).data_len, (*self.skb).data) };
+        if end > len as usize {
+            return None;
+        }
+        let head_len = (len - data_len) as usize;
+        if end <= head_len {
+            // SAFETY: `[data, data + head_len)` is the linear part of the
+            // packet, readable while the hook runs, and `offset + count` is
+            // within it (checked above).
+            return Some(unsafe { core::slice::from_raw_parts(data.add(offset), count) });
+        }
+        // The bytes reach into paged data: copy them, as `skb_header_pointer()`
+        // does. `end <= len <= i32::MAX`, so the casts below are lossless.
+        // SAFETY: `skb` is valid, `offset + count <= skb->len` (checked above)
+        // and `buf` has room for `count` bytes.
+        let ret = unsafe {
+            bindings::skb_copy_bits(
+                self.skb,
+                offset as c_int,
+                buf.as_mut_ptr().cast::<c_void>(),
+                count as c_int,
+            )
+        };
+        (ret == 0).then_some(&*buf)
+    }
+}
+
+/// What the kernel stores for nsfilter in each namespace (`net_generic()`).
+///
+/// `ops.priv` points at `state`, so the hook finds its state without a lookup.
+#[repr(C)]
+struct PerNet<T: NetHook> {
+    ops: Opaque<bindings::nf_hook_ops>,
+    state: T::NetState,
+}
+
+/// A `static` the C side writes through; accessed only as the comments at
+/// each use explain.
+struct StaticCell<T>(UnsafeCell<MaybeUninit<T>>);
+
+// SAFETY: Each `StaticCell` below is written only by `Registration::register`
+// before the kernel is given its address (guarded by `REGISTERED`), and after
+// that only by the kernel under `pernet_ops_rwsem`.
+unsafe impl<T> Sync for StaticCell<T> {}
+
+impl<T> StaticCell<T> {
+    const fn new() -> Self {
+        Self(UnsafeCell::new(MaybeUninit::zeroed()))
+    }
+
+    const fn get(&self) -> *mut T {
+        // CAST: `MaybeUninit<T>` has the layout of `T`.
+        self.0.get().cast::<T>()
+    }
+}
+
+/// The pernet operations; the kernel links them into its list while registered.
+static PERNET_OPS: StaticCell<bindings::pernet_operations> = StaticCell::new();
+/// The `net_generic()` id the kernel assigns to nsfilter's per-namespace data.
+static NET_ID: StaticCell<c_uint> = StaticCell::new();
+/// Whether a [`Registration`] exists; the statics above serve only one.
+static REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// nsfilter's hook, registered in every network namespace while this lives.
+///
+/// # Invariants
+///
+/// `PERNET_OPS` is registered with the kernel for `T` and `REGISTERED` is set.
+pub(crate) struct Registration<T: NetHook> {
+    _hook: PhantomData<T>,
+}
+
+impl<T: NetHook> Registration<T> {
+    /// Registers `T` in every current and future network namespace.
+    ///
+    /// Fails with `EBUSY` if a registration already exists, or with the error
+    /// of the first namespace whose set-up failed (then none is left hooked).
+    pub(crate) fn register() -> Result<Self> {
+        const {
+            // `net_generic()` storage comes from `kzalloc()`, aligned to 8.
+            assert!(core::mem::align_of::<PerNet<T>>() <= 8);
+        }
+        if REGISTERED.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        let ops = bindings::pernet_operations {
+            init: Some(Adapter::<T>::init_net),
+            pre_exit: Some(Adapter::<T>::pre_exit_net),
+            exit: Some(Adapter::<T>::exit_net),
+            id: NET_ID.get(),
+            size: size_of::<PerNet<T>>(),
+            // SAFETY: All-zero is a valid `pernet_operations` (null pointers,
+            // `None` callbacks, an empty list head the kernel initialises).
+            ..unsafe { MaybeUninit::zeroed().assume_init() }
+        };
+        // SAFETY: `REGISTERED` was false, so the kernel does not hold
+        // `PERNET_OPS` and nothing else reads or writes it.
+        unsafe { PERNET_OPS.get().write(ops) };
+        // SAFETY: `PERNET_OPS` is initialised and static; the kernel owns it
+        // until `unregister_pernet_subsys()` in `drop`.
+        let ret = to_result(unsafe { bindings::register_pernet_subsys(PERNET_OPS.get()) });
+        if let Err(e) = ret {
+            REGISTERED.store(false, Ordering::Release);
+            return Err(e);
+        }
+        // INVARIANT: Registered just above, and `REGISTERED` is set.
+        Ok(Self { _hook: PhantomData })
+    }
+}
+
+impl<T: NetHook> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: Registered by the type invariant. This runs `pre_exit`
+        // (unhook), an RCU grace period, then `exit` (drop the state) for every
+        // namespace, so no hook call is running when it returns.
+        unsafe { bindings::unregister_pernet_subsys(PERNET_OPS.get()) };
+        REGISTERED.store(false, Ordering::Release);
+    }
+}
+
+/// The C callbacks, turning raw pointers into safe references for `T`.
+struct Adapter<T: NetHook>(PhantomData<T>);
+
+impl<T: NetHook> Adapter<T> {
+    /// The `PerNet<T>` slot of namespace `net`.
+    ///
+    /// # Safety
+    ///
+    /// `net` must be a live namespace and `PERNET_OPS` registered (the kernel
+    /// has assigned `NET_ID`), as in any pernet callback.
+    unsafe fn slot(net: *mut bindings::net) -> *mut PerNet<T> {
+        // SAFETY: `NET_ID` was written by the kernel before it called any
+        // callback, and `net` is live (the caller guarantees both).
+        unsafe { bindings::nsfilter_net_generic(net, *NET_ID.get()) }.cast::<PerNet<T>>()
+    }
+
+    /// `pernet_operations.init`: creates the state and hooks the namespace.
+    ///
+    /// # Safety
+    ///
+    /// Called by the kernel only, for a live `net`, with the slot zeroed.
+    unsafe extern "C" fn init_net(net: *mut bindings::net) -> c_int {
+        // SAFETY: `net` is live for this call (the kernel's guarantee).
+        let state = match T::init_net(unsafe { Net::from_raw(net) }) {
+            Ok(state) => state,
+            Err(e) => return e.to_errno(),
+        };
+        // SAFETY: As required by `slot`; the slot is ours alone until the hook
+        // is registered below.
+        let slot = unsafe { Self::slot(net) };
+        // SAFETY: `slot` is valid, aligned (checked in `register`) storage of
+        // `PerNet<T>` size, not yet initialised.
+        unsafe { addr_of_mut!((*slot).state).write(state) };
+        let ops = bindings::nf_hook_ops {
+            hook: Some(Self::hook),
+            // SAFETY: Computing an address inside `slot`, initialised above.
+            priv_: unsafe { addr_of_mut!((*slot).state) }.cast::<c_void>(),
+            pf: bindings::NFPROTO_INET as u8,
+            hooknum: bindings::NF_INET_PRE_ROUTING,
+            priority: bindings::NF_IP_PRI_FIRST,
+            // SAFETY: All-zero is valid for the remaining fields (no device,
+            // an ordinary hook type, an unused RCU head).
+            ..unsafe { MaybeUninit::zeroed().assume_init() }
+        };
+        // SAFETY: As above, for the `ops` field.
+        unsafe { (*slot).ops.get().write(ops) };
+        // SAFETY: `net` is live and `ops` lives in the namespace's storage
+        // until `exit`, after `pre_exit` has unregistered it.
+        let ret = unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) };
+        if ret != 0 {
+            // SAFETY: The hook was not registered, so nothing else can see
+            // the state; the kernel frees the slot without calling `exit`.
+            unsafe { ptr::drop_in_place(addr_of_mut!((*slot).state)) };
+        }
+        ret
+    }
+
+    /// `pernet_operations.pre_exit`: unhooks the namespace.
+    ///
+    /// # Safety
+    ///
+    /// Called by the kernel only, after a successful `init_net` for `net`.
+    unsafe extern "C" fn pre_exit_net(net: *mut bindings::net) {
+        // SAFETY: `init_net` registered these ops in `net`, and they have not
+        // been unregistered since.
+        unsafe { bindings::nf_unregister_net_hook(net, (*Self::slot(net)).ops.get()) };
+    }
+
+    /// `pernet_operations.exit`: drops the namespace's state.
+    ///
+    /// # Safety
+    ///
+    /// Called by the kernel only, after `pre_exit_net` and an RCU grace period.
+    unsafe extern "C" fn exit_net(net: *mut bindings::net) {
+        // SAFETY: The hook was unregistered in `pre_exit_net` and a grace
+        // period has passed, so no hook call still reads the state.
+        unsafe { ptr::drop_in_place(addr_of_mut!((*Self::slot(net)).state)) };
+    }
+
+    /// The netfilter hook function.
+    ///
+    /// # Safety
+    ///
+    /// Called by netfilter only, with the `priv` of ops registered by
+    /// `init_net`, a valid `skb` and a valid `state`.
+    unsafe extern "C" fn hook(
+        priv_: *mut c_void,
+        skb: *mut bindings::sk_buff,
+        state: *const bindings::nf_hook_state,
+    ) -> c_uint {
+        // SAFETY: `priv_` points at the namespace's state, alive until `exit`,
+        // which waits for every running hook call.
+        let net_state = unsafe { &*priv_.cast::<T::NetState>() };
+        // INVARIANT: Netfilter passes a valid `skb` and `state` for the call,
+        // with `skb->data` at the network header at `NF_INET_PRE_ROUTING`.
+        let packet = Packet {
+            skb,
+            state,
+            _lifetime: PhantomData,
+        };
+        T::packet(net_state, &packet);
+        bindings::NF_ACCEPT
+    }
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Builds the Rust-enabled lab kernel into the cache, once per input.
+#
+# Usage: scripts/kernel.sh kdir  [VARIANT]   print the build folder (KDIR), build nothing
+#        scripts/kernel.sh build [VARIANT]   build it unless the cache has it, print KDIR
+#
+# VARIANT is the config fragment scripts/VARIANT.config merged onto tinyconfig
+# (default: lab). The source is $KSRC, a kernel tarball or source folder
+# (default: Debian's /usr/src/linux-source-6.12.tar.xz).
+#
+# The cache entry is keyed by the source, the fragment, this script and the
+# toolchain versions, so any change to them builds a new kernel and nothing
+# else does. An entry is complete only once its marker file is written, last.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/common.sh
+. "$here/common.sh"
+
+action=${1:-}
+variant=${2:-lab}
+ksrc=${KSRC:-$DEFAULT_KSRC}
+fragment=$here/$variant.config
+
+case "$action" in
+kdir | build) ;;
+-h | --help)
+	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	exit 0
+	;;
+*) die "usage: scripts/kernel.sh kdir|build [VARIANT]" ;;
+esac
+[ -f "$fragment" ] || die "no config fragment for kernel variant '$variant' ($fragment)"
+[ -e "$ksrc" ] || die "kernel source '$ksrc' not found (set KSRC to a tarball or a source folder)"
+
+# Identity of the source: a tarball by its content (hash remembered by path,
+# size and time, since hashing 150 MB each time would slow every make), a folder
+# by its path and version.
+source_id() {
+	if [ -d "$ksrc" ]; then
+		[ -f "$ksrc/Makefile" ] || die "'$ksrc' is not a kernel source folder (no Makefile)"
+		printf 'dir %s %s\n' "$(realpath "$ksrc")" "$(make -s -C "$ksrc" kernelversion 2>/dev/null)"
+		return
+	fi
+	local stamp memo
+	stamp=$(stat -L -c '%s %Y' "$ksrc")
+	memo=$NSFILTER_CACHE/hashes/$(realpath "$ksrc" | sha256sum | cut -c1-16)
+	if [ -f "$memo" ] && [ "$(head -n1 "$memo")" = "$stamp" ]; then
+		tail -n1 "$memo"
+		return
+	fi
+	mkdir -p "$(dirname "$memo")"
+	local sum
+	sum=$(sha256sum <"$ksrc" | cut -d' ' -f1)
+	printf '%s\n%s\n' "$stamp" "$sum" >"$memo.tmp" && mv "$memo.tmp" "$memo"
+	echo "$sum"
+}
+
+key=$({
+	source_id
+	cat "$fragment" "$here/kernel.sh"
+	rustc -vV
+	"clang$LLVM_SUFFIX" --version 2>/dev/null || echo "no clang$LLVM_SUFFIX"
+	echo "bindgen $BINDGEN_VERSION LLVM=$LLVM"
+} | sha256sum | cut -c1-16)
+entry=$NSFILTER_CACHE/kernel/$variant-$key
+kdir=$entry/build
+
+if [ "$action" = kdir ]; then
+	echo "$kdir"
+	exit 0
+fi
+
+mkdir -p "$NSFILTER_CACHE/kernel"
+exec 9>"$entry.lock"
+flock 9
+if [ -f "$entry/complete" ]; then
+	echo "$kdir"
+	exit 0
+fi
+
+[ -x "$BINDGEN" ] || die "bindgen not found at $BINDGEN: run scripts/setup.sh first"
+say "building the $variant kernel into $entry (about 6 minutes on 2 cores, once)"
+start=$(date +%s)
+rm -rf "$entry"
+mkdir -p "$entry"
+if [ -d "$ksrc" ]; then
+	src=$(realpath "$ksrc")
+else
+	say "unpacking $ksrc"
+	mkdir -p "$entry/src"
+	tar -xf "$ksrc" -C "$entry/src" --strip-components=1
+	src=$entry/src
+fi
+
+kmake() {
+	make -s -C "$src" O="$kdir" LLVM="$LLVM" BINDGEN="$BINDGEN" "$@"
+}
+
+if ! kmake rustavailable >"$entry/rustavailable.log" 2>&1; then
+	cat "$entry/rustavailable.log" >&2
+	die "the kernel says Rust is not available with this toolchain (see above)"
+fi
+kmake tinyconfig >/dev/null
+"$src/scripts/kconfig/merge_config.sh" -m -O "$kdir" "$kdir/.config" "$fragment" >/dev/null
+kmake olddefconfig >/dev/null
+
+# A fragment line that olddefconfig dropped means a dependency is missing:
+# name it now rather than fail obscurely later.
+lost=()
+while IFS= read -r line; do
+	case "$line" in CONFIG_*=*) grep -qxF "$line" "$kdir/.config" || lost+=("$line") ;; esac
+done <"$fragment"
+((${#lost[@]} == 0)) || die "these options did not survive olddefconfig: ${lost[*]}"
+
+say "compiling bzImage and modules"
+if ! kmake -j"$(nproc)" bzImage modules >"$entry/build.log" 2>&1; then
+	tail -n 40 "$entry/build.log" >&2
+	die "kernel build failed; full log: $entry/build.log"
+fi
+[ -f "$kdir/Module.symvers" ] || die "the kernel build produced no Module.symvers"
+
+date -u +%FT%TZ >"$entry/complete"
+say "kernel built in $(($(date +%s) - start)) s"
+echo "$kdir"

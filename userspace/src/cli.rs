@@ -1,0 +1,443 @@
+//! The host side: command line, VM preparation, output and verdict.
+
+use crate::error::{on, Context, Error, Result};
+use crate::initramfs::{self, Contents, EXIT_MARKER};
+use crate::verdict::{self, TAINT_MARKER};
+use crate::vm::{self, Accel, VmConfig};
+use crate::{guest, ktap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "\
+nsfilter-lab: the nsfilter lab VM
+
+Usage: nsfilter-lab <COMMAND> [OPTIONS]
+
+Commands:
+  test [--filter NAME]    run the VM test suite (KTAP), or the tests whose name contains NAME
+  exec [OPTIONS] -- CMD   run CMD in the VM with nsfilter loaded; exit with its status
+  help                    print this text
+
+Options:
+  --kernel PATH           kernel image to boot (bzImage)
+  --module PATH           nsfilter.ko to load
+  --no-module             do not load the module (exec)
+  --add HOST[:GUEST]      copy a file or folder into the VM (repeatable)
+  --timeout SECONDS       stop the VM after this long (default: test 300, exec 120)
+  --keep                  keep the console log and initramfs, and print their paths
+
+Environment: NSFILTER_ACCEL=kvm|tcg forces the accelerator; QEMU names the
+QEMU binary. KVM is used when /dev/kvm works, TCG otherwise.
+";
+
+/// What the user asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The subcommand.
+    pub command: String,
+    /// Kernel image.
+    pub kernel: Option<PathBuf>,
+    /// Module.
+    pub module: Option<PathBuf>,
+    /// Load no module.
+    pub no_module: bool,
+    /// Extra files: host path, guest path.
+    pub add: Vec<(PathBuf, String)>,
+    /// Timeout override.
+    pub timeout: Option<Duration>,
+    /// Keep the work files.
+    pub keep: bool,
+    /// Test name filter.
+    pub filter: String,
+    /// The command for `exec`.
+    pub exec: Vec<String>,
+}
+
+/// Parses the command line (without the program name).
+pub fn parse_args(args: &[String]) -> Result<Options> {
+    let mut it = args.iter();
+    let command = it
+        .next()
+        .cloned()
+        .ok_or_else(|| Error::Usage("no command given".into()))?;
+    let mut o = Options {
+        command,
+        kernel: None,
+        module: None,
+        no_module: false,
+        add: Vec::new(),
+        timeout: None,
+        keep: false,
+        filter: String::new(),
+        exec: Vec::new(),
+    };
+    let value = |flag: &str, v: Option<&String>| {
+        v.cloned()
+            .ok_or_else(|| Error::Usage(format!("{flag} needs a value")))
+    };
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--kernel" => o.kernel = Some(value(arg, it.next())?.into()),
+            "--module" => o.module = Some(value(arg, it.next())?.into()),
+            "--no-module" => o.no_module = true,
+            "--keep" => o.keep = true,
+            "--filter" => o.filter = value(arg, it.next())?,
+            "--timeout" => {
+                let v = value(arg, it.next())?;
+                let secs: u64 = v.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    Error::Usage(format!("--timeout wants a number of seconds, not '{v}'"))
+                })?;
+                o.timeout = Some(Duration::from_secs(secs));
+            }
+            "--add" => {
+                let v = value(arg, it.next())?;
+                let (host, guest) = match v.split_once(':') {
+                    Some((h, g)) => (h.to_string(), g.to_string()),
+                    None => {
+                        let name = Path::new(&v)
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .ok_or_else(|| Error::Usage(format!("--add: no file name in '{v}'")))?;
+                        (v.clone(), format!("/root/{name}"))
+                    }
+                };
+                if !guest.starts_with('/') {
+                    return Err(Error::Usage(format!(
+                        "--add: guest path '{guest}' must be absolute"
+                    )));
+                }
+                o.add.push((PathBuf::from(host), guest));
+            }
+            "--" => {
+                o.exec = it.by_ref().cloned().collect();
+            }
+            other => return Err(Error::Usage(format!("unknown option '{other}'"))),
+        }
+    }
+    Ok(o)
+}
+
+/// Runs the program with `args` (without the program name); returns the exit status.
+pub fn main(args: &[String]) -> Result<i32> {
+    if args.first().map(String::as_str) == Some("guest") {
+        return Ok(guest::main());
+    }
+    let o = parse_args(args)?;
+    match o.command.as_str() {
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        "test" => test(&o),
+        "exec" => exec(&o),
+        other => Err(Error::Usage(format!("unknown command '{other}'"))),
+    }
+}
+
+fn test(o: &Options) -> Result<i32> {
+    let args = vec!["test".to_string(), o.filter.clone()];
+    let started = Instant::now();
+    let (outcome, v) = boot(o, args, Duration::from_secs(300), |line| {
+        if is_ktap(line) {
+            println!("{line}");
+        }
+    })?;
+    let report = ktap::parse(outcome.lines.iter().map(String::as_str));
+    print_summary(&report);
+    let mut problems = v.problems;
+    if !report.passed() {
+        let failed: Vec<_> = report
+            .results
+            .iter()
+            .filter(|r| !r.ok)
+            .map(|r| r.name.clone())
+            .collect();
+        let missing = report.missing();
+        if report.plan.is_none() {
+            problems.push("the guest printed no KTAP plan".into());
+        }
+        if !failed.is_empty() {
+            problems.push(format!("failed: {}", failed.join(", ")));
+        }
+        if !missing.is_empty() {
+            problems.push(format!("never reported: tests {missing:?}"));
+        }
+    }
+    println!("VM suite: {:.1} s wall", started.elapsed().as_secs_f64());
+    finish(problems)
+}
+
+fn exec(o: &Options) -> Result<i32> {
+    if o.exec.is_empty() {
+        return Err(Error::Usage("exec needs a command after --".into()));
+    }
+    let mut args = vec!["exec".to_string()];
+    if o.no_module {
+        args.push("--no-module".into());
+    }
+    args.extend(o.exec.iter().cloned());
+    let (_, v) = boot(o, args, Duration::from_secs(120), |line| {
+        if !is_kernel_line(line) && !line.contains(EXIT_MARKER) && !line.contains(TAINT_MARKER) {
+            println!("{line}");
+        }
+    })?;
+    // The user's command's own status is the result; kernel trouble is not.
+    let kernel_trouble: Vec<_> = v
+        .problems
+        .iter()
+        .filter(|p| !p.starts_with("the guest's command exited"))
+        .cloned()
+        .collect();
+    if !kernel_trouble.is_empty() {
+        return finish(kernel_trouble);
+    }
+    Ok(v.guest_exit.unwrap_or(1))
+}
+
+fn finish(problems: Vec<String>) -> Result<i32> {
+    if problems.is_empty() {
+        return Ok(0);
+    }
+    Err(Error::Verdict(format!(
+        "FAILED\n  {}",
+        problems.join("\n  ")
+    )))
+}
+
+fn is_kernel_line(line: &str) -> bool {
+    line.starts_with('[') || line.starts_with("SeaBIOS") || line.is_empty()
+}
+
+fn is_ktap(line: &str) -> bool {
+    line.starts_with("KTAP ")
+        || line.starts_with("1..")
+        || line.starts_with("ok ")
+        || line.starts_with("not ok ")
+        || line.starts_with("# ")
+}
+
+fn print_summary(report: &ktap::Report) {
+    println!("\n{:<4} {:<40} result", "#", "test");
+    for r in &report.results {
+        let result = match (&r.skip, r.ok) {
+            (Some(why), _) => format!("SKIP ({why})"),
+            (None, true) => "ok".to_string(),
+            (None, false) => "FAILED".to_string(),
+        };
+        println!("{:<4} {:<40} {result}", r.number, r.name);
+    }
+    for n in report.missing() {
+        println!("{n:<4} {:<40} MISSING", "(never reported)");
+    }
+}
+
+/// The build products of `make`, unless given on the command line.
+fn default_paths(o: &Options) -> Result<(PathBuf, Option<PathBuf>)> {
+    let kernel = o.kernel.clone().ok_or_else(|| {
+        Error::Usage("--kernel is required (make test and make run pass the lab kernel)".into())
+    })?;
+    if !kernel.is_file() {
+        return Err(Error::Setup(format!(
+            "no kernel image at {} (run 'make kernel')",
+            kernel.display()
+        )));
+    }
+    let module = if o.no_module && o.command == "exec" {
+        None
+    } else {
+        let m = o
+            .module
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("nsfilter.ko"));
+        if !m.is_file() {
+            return Err(Error::Setup(format!(
+                "no module at {} (run 'make')",
+                m.display()
+            )));
+        }
+        check_vermagic(&kernel, &m)?;
+        Some(m)
+    };
+    Ok((kernel, module))
+}
+
+/// Refuses a module built for another kernel release than the image's.
+fn check_vermagic(kernel: &Path, module: &Path) -> Result<()> {
+    let image = std::fs::read(kernel).step(on("read", kernel))?;
+    let ko = std::fs::read(module).step(on("read", module))?;
+    let release = kernel_release(&image);
+    let vermagic = module_vermagic(&ko);
+    match (release, vermagic) {
+        (Some(r), Some(v)) if v.split_whitespace().next() != Some(r.as_str()) => {
+            Err(Error::Setup(format!(
+                "{} was built for kernel '{}', but {} is '{r}' (rebuild with 'make KDIR=...')",
+                module.display(),
+                v.split_whitespace().next().unwrap_or(""),
+                kernel.display()
+            )))
+        }
+        (_, None) => Err(Error::Setup(format!(
+            "{} is not a kernel module (no vermagic)",
+            module.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The release string of a bzImage (its header points at the version text).
+pub fn kernel_release(image: &[u8]) -> Option<String> {
+    if image.get(0x202..0x206)? != b"HdrS" {
+        return None;
+    }
+    let offset = usize::from(u16::from_le_bytes([*image.get(0x20e)?, *image.get(0x20f)?])) + 0x200;
+    let text = image.get(offset..)?;
+    let end = text.iter().position(|&b| b == b' ' || b == 0)?;
+    Some(String::from_utf8_lossy(&text[..end]).into_owned())
+}
+
+/// The `vermagic=` string of a module.
+pub fn module_vermagic(ko: &[u8]) -> Option<String> {
+    let key = b"vermagic=";
+    let at = ko.windows(key.len()).position(|w| w == key)? + key.len();
+    let end = ko[at..].iter().position(|&b| b == 0)?;
+    Some(String::from_utf8_lossy(&ko[at..at + end]).into_owned())
+}
+
+/// Builds the initramfs, boots the VM (KVM, falling back to TCG), judges it.
+fn boot(
+    o: &Options,
+    agent_args: Vec<String>,
+    default_timeout: Duration,
+    mut on_line: impl FnMut(&str),
+) -> Result<(vm::VmOutcome, verdict::Verdict)> {
+    let (kernel, module) = default_paths(o)?;
+    let work = std::env::temp_dir().join(format!("nsfilter-lab-{}", std::process::id()));
+    std::fs::create_dir_all(&work).step(on("create", &work))?;
+    let initrd = work.join("initramfs.cpio");
+    let console_log = work.join("console.log");
+    initramfs::build(
+        &Contents {
+            module: module.as_deref(),
+            agent_args: &agent_args,
+            extra: &o.add,
+        },
+        &initrd,
+    )?;
+    let timeout = o.timeout.unwrap_or(default_timeout);
+    let probe = cache_dir().join("kvm-probe");
+    let mut accel = vm::choose_accel(&probe)?;
+    let (outcome, v) = loop {
+        let cfg = VmConfig {
+            kernel: &kernel,
+            initrd: &initrd,
+            console_log: &console_log,
+            timeout,
+            // KVM that cannot run the guest hangs silently: give up on it
+            // early. Under TCG the lab kernel reaches user space in ~1 s.
+            boot_timeout: if accel == Accel::Kvm {
+                Duration::from_secs(15)
+            } else {
+                timeout
+            },
+            accel,
+            cmdline: "loglevel=5",
+            interactive: false,
+        };
+        let outcome = vm::run(&cfg, &mut on_line)?;
+        if accel == Accel::Kvm && !outcome.booted {
+            eprintln!("nsfilter-lab: KVM did not boot the guest; using TCG from now on");
+            vm::record_kvm_broken(&probe);
+            accel = Accel::Tcg;
+            continue;
+        }
+        let v = verdict::judge(&outcome, timeout.as_secs());
+        break (outcome, v);
+    };
+    if o.keep || !v.passed() {
+        eprintln!("nsfilter-lab: console log: {}", console_log.display());
+        if o.keep {
+            eprintln!("nsfilter-lab: initramfs: {}", initrd.display());
+        } else {
+            let _ = std::fs::remove_file(&initrd);
+        }
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    Ok((outcome, v))
+}
+
+/// The lab's cache folder (`$NSFILTER_CACHE`, else `~/.cache/nsfilter`).
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("NSFILTER_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("nsfilter")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn options_parse() {
+        let o = parse_args(&args(
+            "exec --kernel k --timeout 9 --add /x/tool --add a:/b -- ip netns",
+        ))
+        .unwrap();
+        assert_eq!(o.command, "exec");
+        assert_eq!(o.kernel, Some(PathBuf::from("k")));
+        assert_eq!(o.timeout, Some(Duration::from_secs(9)));
+        assert_eq!(
+            o.add,
+            vec![
+                (PathBuf::from("/x/tool"), "/root/tool".to_string()),
+                (PathBuf::from("a"), "/b".to_string())
+            ]
+        );
+        assert_eq!(o.exec, args("ip netns"));
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        for bad in [
+            "test --timeout",
+            "test --timeout zero",
+            "test --timeout 0",
+            "test --bogus",
+            "exec --add a:rel",
+        ] {
+            assert!(
+                matches!(parse_args(&args(bad)), Err(Error::Usage(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(main(&args("frobnicate")), Err(Error::Usage(_))));
+        assert!(matches!(
+            main(&args("exec --kernel /nonexistent -- true")),
+            Err(Error::Setup(_))
+        ));
+    }
+
+    #[test]
+    fn vermagic_and_release_are_read() {
+        let mut image = vec![0u8; 0x400];
+        image[0x202..0x206].copy_from_slice(b"HdrS");
+        image[0x20e..0x210].copy_from_slice(&0x100u16.to_le_bytes());
+        image[0x300..0x310].copy_from_slice(b"6.12.117 (root@x");
+        assert_eq!(kernel_release(&image).as_deref(), Some("6.12.117"));
+        let ko = b"\0license=GPL\0vermagic=6.12.117 SMP mod_unload \0";
+        assert_eq!(
+            module_vermagic(ko).as_deref(),
+            Some("6.12.117 SMP mod_unload ")
+        );
+        assert_eq!(module_vermagic(b"no"), None);
+    }
+}

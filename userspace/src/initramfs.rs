@@ -1,0 +1,256 @@
+//! Builds the lab VM's initramfs: busybox, iproute2's `ip` with its shared
+//! libraries, this very program (the in-guest agent), the module and `/init`.
+
+use crate::cpio::CpioWriter;
+use crate::error::{on, Context, Error, Result};
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where things are inside the guest.
+pub mod guest_path {
+    /// The agent: this same program, run in the guest.
+    pub const AGENT: &str = "/bin/nsfilter-lab";
+    /// The module.
+    pub const MODULE: &str = "/lib/nsfilter/nsfilter.ko";
+    /// iproute2's `ip` (busybox has its own `ip`, which cannot do `netns`).
+    pub const IP: &str = "/usr/sbin/ip";
+    /// The agent's arguments, one per line.
+    pub const ARGS: &str = "/etc/nsfilter/args";
+    /// Shell functions that make `ip` mean iproute2's in the guest's shells.
+    pub const PROFILE: &str = "/etc/nsfilter/profile";
+}
+
+/// The marker `/init` prints with the agent's exit status.
+pub const EXIT_MARKER: &str = "@@nsfilter-guest-exit ";
+/// The marker `/init` prints first: the kernel booted and user space runs.
+pub const START_MARKER: &str = "@@nsfilter-guest-start@@";
+
+const BUSYBOX: &str = "/bin/busybox";
+const IPROUTE2: &str = "/usr/sbin/ip";
+
+/// What goes into an initramfs.
+pub struct Contents<'a> {
+    /// The module to load, if any.
+    pub module: Option<&'a Path>,
+    /// The agent's arguments.
+    pub agent_args: &'a [String],
+    /// Host files or folders to copy in, with their path in the guest.
+    pub extra: &'a [(PathBuf, String)],
+}
+
+/// Writes the initramfs for `contents` to `out`.
+pub fn build(contents: &Contents<'_>, out: &Path) -> Result<()> {
+    let agent = std::env::current_exe().step(|| "failed to find this program's path".into())?;
+    let file = File::create(out).step(on("create", out))?;
+    let mut w = CpioWriter::new(BufWriter::new(file));
+    let write = |e| Error::Io {
+        step: format!("failed to write {}", out.display()),
+        source: e,
+    };
+
+    let mut dirs = BTreeSet::new();
+    for d in [
+        "/bin",
+        "/sbin",
+        "/usr/bin",
+        "/usr/sbin",
+        "/etc/nsfilter",
+        "/lib/nsfilter",
+        "/proc",
+        "/sys",
+        "/dev",
+        "/run",
+        "/tmp",
+        "/var",
+        "/root",
+    ] {
+        add_dirs(&mut w, &mut dirs, d).map_err(write)?;
+    }
+    w.symlink("/var/run", "/run").map_err(write)?;
+    copy_file(&mut w, &mut dirs, Path::new(BUSYBOX), BUSYBOX, 0o755)?;
+    w.symlink("/bin/sh", "busybox").map_err(write)?;
+    copy_binary(&mut w, &mut dirs, Path::new(IPROUTE2), guest_path::IP)?;
+    copy_binary(&mut w, &mut dirs, &agent, guest_path::AGENT)?;
+    if let Some(module) = contents.module {
+        copy_file(&mut w, &mut dirs, module, guest_path::MODULE, 0o644)?;
+    }
+    for (host, guest) in contents.extra {
+        copy_tree(&mut w, &mut dirs, host, guest)?;
+    }
+
+    let args = contents.agent_args.join("\n");
+    w.file(guest_path::ARGS, 0o644, args.as_bytes())
+        .map_err(write)?;
+    w.file(guest_path::PROFILE, 0o644, PROFILE.as_bytes())
+        .map_err(write)?;
+    w.file("/etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n")
+        .map_err(write)?;
+    w.file("/etc/group", 0o644, b"root:x:0:\n").map_err(write)?;
+    let init = INIT
+        .replace("@AGENT@", guest_path::AGENT)
+        .replace("@EXIT@", EXIT_MARKER)
+        .replace("@START@", START_MARKER);
+    w.file("/init", 0o755, init.as_bytes()).map_err(write)?;
+    w.finish()
+        .map_err(write)?
+        .into_inner()
+        .map_err(|e| write(e.into_error()))?;
+    Ok(())
+}
+
+/// The guest's PID 1: mounts, then runs the agent and reports its status.
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mkdir -p /run/netns
+echo
+echo "@START@"
+@AGENT@ guest
+echo "@EXIT@$?@@"
+reboot -f
+"#;
+
+/// Busybox prefers its own applets to programs on `PATH`; a shell function
+/// comes first, so `ip` in the guest's shells is iproute2's.
+const PROFILE: &str = "ip() { /usr/sbin/ip \"$@\"; }\n";
+
+fn add_dirs<W: std::io::Write>(
+    w: &mut CpioWriter<W>,
+    done: &mut BTreeSet<String>,
+    path: &str,
+) -> std::io::Result<()> {
+    let mut at = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        at.push('/');
+        at.push_str(part);
+        if done.insert(at.clone()) {
+            w.dir(&at, 0o755)?;
+        }
+    }
+    Ok(())
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("/", |(p, _)| p)
+}
+
+fn copy_file<W: std::io::Write>(
+    w: &mut CpioWriter<W>,
+    dirs: &mut BTreeSet<String>,
+    host: &Path,
+    guest: &str,
+    mode: u32,
+) -> Result<()> {
+    let data = fs::read(host).step(on("read", host))?;
+    let write = |source| Error::Io {
+        step: format!("failed to add {} to the initramfs", host.display()),
+        source,
+    };
+    add_dirs(w, dirs, parent(guest)).map_err(write)?;
+    w.file(guest, mode, &data).map_err(write)
+}
+
+/// Copies a dynamically linked program and the shared libraries it needs.
+fn copy_binary<W: std::io::Write>(
+    w: &mut CpioWriter<W>,
+    dirs: &mut BTreeSet<String>,
+    host: &Path,
+    guest: &str,
+) -> Result<()> {
+    copy_file(w, dirs, host, guest, 0o755)?;
+    for lib in shared_libraries(host)? {
+        let guest_lib = lib.to_string_lossy().into_owned();
+        if dirs.insert(guest_lib.clone()) {
+            copy_file(w, dirs, &lib, &guest_lib, 0o755)?;
+        }
+    }
+    Ok(())
+}
+
+/// The shared libraries `ldd` lists for `binary`, loader included.
+fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
+    let out = Command::new("ldd")
+        .arg(binary)
+        .output()
+        .step(|| format!("failed to run ldd on {}", binary.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("not a dynamic executable") || !out.status.success() {
+        return Ok(Vec::new());
+    }
+    Ok(parse_ldd(&text))
+}
+
+/// Parses `ldd` output: `name => /path (addr)` and `/path (addr)` lines.
+pub fn parse_ldd(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let path = match line.split_once("=>") {
+                Some((_, rest)) => rest.trim(),
+                None => line,
+            };
+            let path = path.split_whitespace().next()?;
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+/// Copies a host file or folder (recursively) to `guest`.
+fn copy_tree<W: std::io::Write>(
+    w: &mut CpioWriter<W>,
+    dirs: &mut BTreeSet<String>,
+    host: &Path,
+    guest: &str,
+) -> Result<()> {
+    let meta = fs::metadata(host).step(on("read", host))?;
+    if meta.is_dir() {
+        add_dirs(w, dirs, guest).map_err(|source| Error::Io {
+            step: format!("failed to add {} to the initramfs", host.display()),
+            source,
+        })?;
+        let mut entries: Vec<_> = fs::read_dir(host)
+            .step(on("list", host))?
+            .collect::<std::io::Result<_>>()
+            .step(on("list", host))?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            copy_tree(
+                w,
+                dirs,
+                &entry.path(),
+                &format!("{}/{name}", guest.trim_end_matches('/')),
+            )?;
+        }
+        Ok(())
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        copy_file(w, dirs, host, guest, meta.permissions().mode() & 0o7777)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output_is_parsed() {
+        let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\
+                    \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f37)\n\
+                    \t/lib64/ld-linux-x86-64.so.2 (0x00007f37)\n";
+        assert_eq!(
+            parse_ldd(text),
+            vec![
+                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! Reads new kernel log records from `/dev/kmsg` without blocking.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, Instant};
+
+const O_NONBLOCK: i32 = 0o4000;
+
+/// A reader of kernel log records written after it was opened.
+pub struct Kmsg {
+    file: File,
+    /// Every message read so far, in order.
+    pub seen: Vec<String>,
+}
+
+impl Kmsg {
+    /// Opens `/dev/kmsg` at its end.
+    pub fn open() -> io::Result<Self> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(O_NONBLOCK)
+            .open("/dev/kmsg")?;
+        file.seek(SeekFrom::End(0))?;
+        Ok(Self {
+            file,
+            seen: Vec::new(),
+        })
+    }
+
+    /// Reads every record available now; returns how many were new.
+    pub fn poll(&mut self) -> io::Result<usize> {
+        let mut buf = vec![0u8; 8192];
+        let before = self.seen.len();
+        loop {
+            match self.file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let record = String::from_utf8_lossy(&buf[..n]);
+                    // "prio,seq,time,flags;message\n" then " KEY=value" lines.
+                    if let Some((_, msg)) = record.split_once(';') {
+                        let msg = msg.lines().next().unwrap_or("");
+                        self.seen.push(msg.to_string());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // Records were overwritten before being read: carry on.
+                Err(e) if e.raw_os_error() == Some(32) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.seen.len() - before)
+    }
+
+    /// Polls until `done(seen)` holds or `timeout` passes; returns whether it held.
+    pub fn wait_until(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&[String]) -> bool,
+    ) -> io::Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.poll()?;
+            if done(&self.seen) {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Whether `line` matches `pattern`, where `#` in the pattern stands for one
+/// or more hexadecimal digits and everything else must be equal.
+pub fn matches(pattern: &str, line: &str) -> bool {
+    let (p, l) = (pattern.as_bytes(), line.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < p.len() {
+        if p[i] == b'#' {
+            let start = j;
+            while j < l.len() && l[j].is_ascii_hexdigit() {
+                j += 1;
+            }
+            if j == start {
+                return false;
+            }
+        } else if j < l.len() && p[i] == l[j] {
+            j += 1;
+        } else {
+            return false;
+        }
+        i += 1;
+    }
+    j == l.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn hash_matches_digits_only_where_placed() {
+        assert!(matches("ID=# DF", "ID=1234 DF"));
+        assert!(matches("ID:#", "ID:0a0b0c0d"));
+        assert!(!matches("ID=# DF", "ID= DF"));
+        assert!(!matches("LEN=84", "LEN=841"));
+        assert!(!matches("LEN=84 X", "LEN=84"));
+        assert!(matches("a", "a"));
+    }
+}

@@ -1,0 +1,111 @@
+//! The few Linux calls std does not offer, used by the agent in the guest:
+//! `setns()` to enter a network namespace and `AF_PACKET` to inject frames.
+//! This module holds all of the crate's `unsafe` code.
+
+use std::ffi::{c_char, c_int, c_uint, c_void, CString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+extern "C" {
+    fn setns(fd: c_int, nstype: c_int) -> c_int;
+    fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
+    fn sendto(
+        fd: c_int,
+        buf: *const c_void,
+        len: usize,
+        flags: c_int,
+        addr: *const SockaddrLl,
+        addrlen: u32,
+    ) -> isize;
+    fn if_nametoindex(name: *const c_char) -> c_uint;
+}
+
+const CLONE_NEWNET: c_int = 0x4000_0000;
+const AF_PACKET: c_int = 17;
+const SOCK_RAW: c_int = 3;
+const ETH_P_ALL: u16 = 0x0003;
+
+/// `struct sockaddr_ll`.
+#[repr(C)]
+struct SockaddrLl {
+    family: u16,
+    protocol: u16,
+    ifindex: c_int,
+    hatype: u16,
+    pkttype: u8,
+    halen: u8,
+    addr: [u8; 8],
+}
+
+/// Moves the calling thread into the network namespace of `ns` (a file such
+/// as `/run/netns/NAME` or `/proc/PID/ns/net`).
+pub fn enter_netns(ns: &File) -> io::Result<()> {
+    // SAFETY: `setns` only reads its arguments; the descriptor is open for
+    // the duration of the call.
+    let ret = unsafe { setns(ns.as_raw_fd(), CLONE_NEWNET) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// A raw `AF_PACKET` socket that sends whole Ethernet frames out of one device.
+pub struct PacketSocket {
+    fd: OwnedFd,
+    ifindex: c_int,
+}
+
+impl PacketSocket {
+    /// Opens a packet socket for device `dev` of the calling thread's namespace.
+    pub fn open(dev: &str) -> io::Result<Self> {
+        let name = CString::new(dev).map_err(|_| io::ErrorKind::InvalidInput)?;
+        // SAFETY: `name` is a valid NUL-terminated string.
+        let ifindex = unsafe { if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: Plain system call with constant arguments.
+        let fd = unsafe { socket(AF_PACKET, SOCK_RAW, c_int::from(ETH_P_ALL.to_be())) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let ifindex = c_int::try_from(ifindex).map_err(|_| io::ErrorKind::InvalidData)?;
+        Ok(Self { fd, ifindex })
+    }
+
+    /// Sends one frame (destination MAC first) as it is.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        let mut addr = SockaddrLl {
+            // CAST: AF_PACKET fits the 16-bit family field.
+            family: AF_PACKET as u16,
+            protocol: ETH_P_ALL.to_be(),
+            ifindex: self.ifindex,
+            hatype: 0,
+            pkttype: 0,
+            halen: 6,
+            addr: [0; 8],
+        };
+        addr.addr[..6].copy_from_slice(frame.get(..6).ok_or(io::ErrorKind::InvalidInput)?);
+        // SAFETY: `frame` and `addr` are valid for the lengths given.
+        let sent = unsafe {
+            sendto(
+                self.fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                &addr,
+                // CAST: The struct is 20 bytes.
+                std::mem::size_of::<SockaddrLl>() as u32,
+            )
+        };
+        if sent < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Boots the lab VM in QEMU, captures its serial console, enforces a timeout.
+//!
+//! The VM has no network device: every packet the labs send stays inside the
+//! guest's own namespaces.
+
+use crate::error::{on, Context, Error, Result};
+use crate::initramfs::START_MARKER;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How QEMU executes guest code.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Accel {
+    /// Hardware virtualisation.
+    Kvm,
+    /// Software emulation (always works, slower).
+    Tcg,
+}
+
+/// One VM run.
+pub struct VmConfig<'a> {
+    /// The kernel image (`bzImage`).
+    pub kernel: &'a Path,
+    /// The initramfs.
+    pub initrd: &'a Path,
+    /// Where the serial console is written.
+    pub console_log: &'a Path,
+    /// The longest the VM may run.
+    pub timeout: Duration,
+    /// The longest it may take to reach user space (the start marker).
+    pub boot_timeout: Duration,
+    /// How guest code is executed.
+    pub accel: Accel,
+    /// Extra kernel command line.
+    pub cmdline: &'a str,
+    /// Wire the terminal to the serial console (interactive shell).
+    pub interactive: bool,
+}
+
+/// What happened to a VM run.
+pub struct VmOutcome {
+    /// Every console line, in order.
+    pub lines: Vec<String>,
+    /// Whether the guest reached user space.
+    pub booted: bool,
+    /// Whether the timeout ended the run.
+    pub timed_out: bool,
+    /// QEMU's exit status, if it exited by itself.
+    pub qemu_status: Option<std::process::ExitStatus>,
+}
+
+/// Kills QEMU on every exit path, including a panic or an early return.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The QEMU binary, from `$QEMU` or `PATH`.
+pub fn qemu_binary() -> PathBuf {
+    std::env::var_os("QEMU").map_or_else(|| PathBuf::from("qemu-system-x86_64"), PathBuf::from)
+}
+
+/// Boots the VM and streams each console line to `on_line` as it arrives.
+pub fn run(cfg: &VmConfig<'_>, mut on_line: impl FnMut(&str)) -> Result<VmOutcome> {
+    let qemu = qemu_binary();
+    let mut cmd = Command::new(&qemu);
+    cmd.args(["-nodefaults", "-nographic", "-no-reboot", "-nic", "none"])
+        .args(["-m", "512", "-smp", "2"])
+        .args([
+            "-accel",
+            if cfg.accel == Accel::Kvm {
+                "kvm"
+            } else {
+                "tcg"
+            },
+        ])
+        .arg("-kernel")
+        .arg(cfg.kernel)
+        .arg("-initrd")
+        .arg(cfg.initrd)
+        .arg("-append")
+        .arg(format!("console=ttyS0 panic=-1 {}", cfg.cmdline))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if cfg.interactive {
+        cmd.args(["-serial", "mon:stdio"]).stdin(Stdio::inherit());
+    } else {
+        cmd.args(["-serial", "stdio"]).stdin(Stdio::null());
+    }
+    let child = cmd.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Setup(format!(
+            "QEMU not found ({}): install qemu-system-x86 (run 'make setup')",
+            qemu.display()
+        )),
+        _ => Error::Io {
+            step: "failed to spawn QEMU".into(),
+            source: e,
+        },
+    })?;
+    let mut guard = ChildGuard(child);
+    let mut log = File::create(cfg.console_log).step(on("create", cfg.console_log))?;
+
+    // One reader thread per pipe; lines come back over a channel so that the
+    // wait below is bounded by the deadline, not by QEMU.
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = guard.0.stdout.take();
+    let stderr = guard.0.stderr.take();
+    for pipe in [
+        stdout.map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        stderr.map(|s| Box::new(s) as _),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(pipe);
+            let mut buf = Vec::new();
+            while matches!(reader.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
+                let line = String::from_utf8_lossy(&buf);
+                let line = line.trim_end_matches(['\n', '\r']).to_string();
+                if tx.send(line).is_err() {
+                    break;
+                }
+                buf.clear();
+            }
+        });
+    }
+    drop(tx);
+
+    let start = Instant::now();
+    let deadline = start + cfg.timeout;
+    let boot_deadline = start + cfg.boot_timeout.min(cfg.timeout);
+    let mut lines = Vec::new();
+    let mut timed_out = false;
+    let mut booted = false;
+    loop {
+        let until = if booted { deadline } else { boot_deadline };
+        let left = until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                writeln!(log, "{line}").step(on("write", cfg.console_log))?;
+                if booted {
+                    on_line(&line);
+                }
+                booted |= line.contains(START_MARKER);
+                lines.push(line);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let qemu_status = if timed_out { None } else { guard.0.wait().ok() };
+    Ok(VmOutcome {
+        lines,
+        booted,
+        timed_out,
+        qemu_status,
+    })
+}
+
+/// Chooses KVM when `/dev/kvm` can be opened and no earlier run found it
+/// broken (recorded in `probe_file`); TCG otherwise. `NSFILTER_ACCEL=kvm|tcg`
+/// overrides.
+pub fn choose_accel(probe_file: &Path) -> Result<Accel> {
+    match std::env::var("NSFILTER_ACCEL").as_deref() {
+        Ok("kvm") => return Ok(Accel::Kvm),
+        Ok("tcg") => return Ok(Accel::Tcg),
+        Ok(other) => {
+            return Err(Error::Usage(format!(
+                "NSFILTER_ACCEL must be kvm or tcg, not '{other}'"
+            )))
+        }
+        Err(_) => {}
+    }
+    let usable = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
+    let known_broken = std::fs::read_to_string(probe_file).is_ok_and(|s| s.trim() == "broken");
+    Ok(if usable && !known_broken {
+        Accel::Kvm
+    } else {
+        Accel::Tcg
+    })
+}
+
+/// Records that KVM failed on this machine, so later runs go straight to TCG.
+pub fn record_kvm_broken(probe_file: &Path) {
+    if let Some(dir) = probe_file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::write(probe_file, "broken\n");
+}
