@@ -14,6 +14,7 @@ nsfilter-lab: the nsfilter lab VM
 Usage: nsfilter-lab <COMMAND> [OPTIONS]
 
 Commands:
+  run                     the lesson: seed labs in the VM, nsfilter's lines by namespace
   test [--filter NAME]    run the VM test suite (KTAP), or the tests whose name contains NAME
   exec [OPTIONS] -- CMD   run CMD in the VM with nsfilter loaded; exit with its status
   help                    print this text
@@ -130,6 +131,7 @@ pub fn main(args: &[String]) -> Result<i32> {
         }
         "test" => test(&o),
         "exec" => exec(&o),
+        "run" => run(&o),
         other => Err(Error::Usage(format!("unknown command '{other}'"))),
     }
 }
@@ -167,6 +169,25 @@ fn test(o: &Options) -> Result<i32> {
     finish(problems)
 }
 
+fn run(o: &Options) -> Result<i32> {
+    let started = Instant::now();
+    let (_, v) = boot(
+        o,
+        vec!["run".into()],
+        Duration::from_secs(120),
+        print_guest_line,
+    )?;
+    println!("\n(lesson: {:.1} s wall)", started.elapsed().as_secs_f64());
+    finish(v.problems)
+}
+
+/// Prints what the guest's programs print, not the kernel's console noise.
+fn print_guest_line(line: &str) {
+    if !is_kernel_line(line) && !line.contains(EXIT_MARKER) && !line.contains(TAINT_MARKER) {
+        println!("{line}");
+    }
+}
+
 fn exec(o: &Options) -> Result<i32> {
     if o.exec.is_empty() {
         return Err(Error::Usage("exec needs a command after --".into()));
@@ -176,11 +197,7 @@ fn exec(o: &Options) -> Result<i32> {
         args.push("--no-module".into());
     }
     args.extend(o.exec.iter().cloned());
-    let (_, v) = boot(o, args, Duration::from_secs(120), |line| {
-        if !is_kernel_line(line) && !line.contains(EXIT_MARKER) && !line.contains(TAINT_MARKER) {
-            println!("{line}");
-        }
-    })?;
+    let (_, v) = boot(o, args, Duration::from_secs(120), print_guest_line)?;
     // The user's command's own status is the result; kernel trouble is not.
     let kernel_trouble: Vec<_> = v
         .problems

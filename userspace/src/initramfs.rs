@@ -104,6 +104,10 @@ pub fn build(contents: &Contents<'_>, out: &Path) -> Result<()> {
 /// The guest's PID 1: mounts, then runs the agent and reports its status.
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s
+# iproute2's ip, not busybox's, for programs that look it up on PATH
+# (such as `ip netns exec NS ip ...`).
+rm -f /bin/ip /sbin/ip /usr/bin/ip
+ln -s /usr/sbin/ip /sbin/ip
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev

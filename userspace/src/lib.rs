@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod cpio;
 pub mod error;
+pub mod frames;
 pub mod guest;
 pub mod initramfs;
 pub mod kmsg;
