@@ -1,8 +1,8 @@
 //! The host side: command line, VM preparation, output and verdict.
 
 use crate::error::{on, Context, Error, Result};
-use crate::initramfs::{self, Contents, EXIT_MARKER};
-use crate::verdict::{self, TAINT_MARKER};
+use crate::initramfs::{self, Contents};
+use crate::verdict;
 use crate::vm::{self, Accel, VmConfig};
 use crate::{guest, ktap};
 use std::path::{Path, PathBuf};
@@ -181,9 +181,10 @@ fn run(o: &Options) -> Result<i32> {
     finish(v.problems)
 }
 
-/// Prints what the guest's programs print, not the kernel's console noise.
+/// Prints what the guest prints, but not the agent's markers. The kernel
+/// writes only emergencies to the console, and those are worth seeing.
 fn print_guest_line(line: &str) {
-    if !is_kernel_line(line) && !line.contains(EXIT_MARKER) && !line.contains(TAINT_MARKER) {
+    if !line.contains("@@nsfilter-") {
         println!("{line}");
     }
 }
@@ -219,10 +220,6 @@ fn finish(problems: Vec<String>) -> Result<i32> {
         "FAILED\n  {}",
         problems.join("\n  ")
     )))
-}
-
-fn is_kernel_line(line: &str) -> bool {
-    line.starts_with('[') || line.starts_with("SeaBIOS") || line.is_empty()
 }
 
 fn is_ktap(line: &str) -> bool {
@@ -357,7 +354,9 @@ fn boot(
                 timeout
             },
             accel,
-            cmdline: "loglevel=5",
+            // Emergencies and alerts (panics, BUG, Oops) on the console at
+            // once; the agent forwards warnings at the end of the run.
+            cmdline: "loglevel=2",
             interactive: false,
         };
         let outcome = vm::run(&cfg, &mut on_line)?;

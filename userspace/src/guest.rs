@@ -8,7 +8,7 @@ use crate::frames::{self, Ipv4Spec};
 use crate::initramfs::guest_path;
 use crate::kmsg::{self, Kmsg};
 use crate::sys;
-use crate::verdict::TAINT_MARKER;
+use crate::verdict::{KMSG_MARKER, TAINT_MARKER};
 use std::fs::{self, File};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
@@ -37,8 +37,25 @@ pub fn main() -> i32 {
             1
         }
     };
+    forward_kernel_warnings();
     println!("{TAINT_MARKER}before={before} after={}@@", taint());
     code
+}
+
+/// Prints every kernel record of warning level or worse, marked, for the
+/// host's verdict: the console itself only shows emergencies (`loglevel=2`),
+/// so that it carries what the guest's programs print and little else.
+fn forward_kernel_warnings() {
+    let Ok(mut log) = Kmsg::open_from_start() else {
+        println!("{KMSG_MARKER}failed to open /dev/kmsg: kernel warnings not checked");
+        return;
+    };
+    let _ = log.poll();
+    for (level, text) in &log.levels {
+        if *level <= 4 {
+            println!("{KMSG_MARKER}{text}");
+        }
+    }
 }
 
 fn dispatch(args: &[&str]) -> GuestResult<i32> {

@@ -12,19 +12,28 @@ pub struct Kmsg {
     file: File,
     /// Every message read so far, in order.
     pub seen: Vec<String>,
+    /// The same messages with their log level (0 emergency .. 7 debug).
+    pub levels: Vec<(u8, String)>,
 }
 
 impl Kmsg {
     /// Opens `/dev/kmsg` at its end.
     pub fn open() -> io::Result<Self> {
-        let mut file = OpenOptions::new()
+        let mut log = Self::open_from_start()?;
+        log.file.seek(SeekFrom::End(0))?;
+        Ok(log)
+    }
+
+    /// Opens `/dev/kmsg` at the oldest record it still holds.
+    pub fn open_from_start() -> io::Result<Self> {
+        let file = OpenOptions::new()
             .read(true)
             .custom_flags(O_NONBLOCK)
             .open("/dev/kmsg")?;
-        file.seek(SeekFrom::End(0))?;
         Ok(Self {
             file,
             seen: Vec::new(),
+            levels: Vec::new(),
         })
     }
 
@@ -38,9 +47,16 @@ impl Kmsg {
                 Ok(n) => {
                     let record = String::from_utf8_lossy(&buf[..n]);
                     // "prio,seq,time,flags;message\n" then " KEY=value" lines.
-                    if let Some((_, msg)) = record.split_once(';') {
-                        let msg = msg.lines().next().unwrap_or("");
-                        self.seen.push(msg.to_string());
+                    if let Some((prefix, msg)) = record.split_once(';') {
+                        let msg = msg.lines().next().unwrap_or("").to_string();
+                        // The prefix starts with facility * 8 + level.
+                        let level = prefix
+                            .split(',')
+                            .next()
+                            .and_then(|p| p.parse::<u32>().ok())
+                            .map_or(7, |p| (p & 7) as u8);
+                        self.levels.push((level, msg.clone()));
+                        self.seen.push(msg);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

@@ -15,6 +15,10 @@ pub const KERNEL_FAILURES: &[&str] = &[
     "UBSAN:",
 ];
 
+/// The marker before each kernel record of warning level or worse that the
+/// agent forwards to the console at the end of a run.
+pub const KMSG_MARKER: &str = "@@nsfilter-kmsg ";
+
 /// The marker the agent prints with the kernel's taint before and after.
 pub const TAINT_MARKER: &str = "@@nsfilter-taint ";
 
