@@ -16,8 +16,13 @@ SHELL := /bin/bash
 KERNEL ?= lab
 LLVM ?= -19
 # The defaults live in scripts/common.sh; the environment overrides them.
-BINDGEN ?= $(shell . scripts/common.sh && echo "$$BINDGEN")
-KDIR ?= $(shell scripts/kernel.sh kdir $(KERNEL))
+# Evaluated once (:=), not at every use of the variable.
+ifndef BINDGEN
+BINDGEN := $(shell . scripts/common.sh && echo "$$BINDGEN")
+endif
+ifndef KDIR
+KDIR := $(shell scripts/kernel.sh kdir $(KERNEL))
+endif
 export LLVM
 
 CARGO ?= cargo
