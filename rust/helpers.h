@@ -7,7 +7,9 @@
 #define NSFILTER_HELPERS_H
 
 struct net;
+struct seq_file;
 
 void *nsfilter_net_generic(const struct net *net, unsigned int id);
+struct net *nsfilter_seq_file_net(struct seq_file *seq);
 
 #endif

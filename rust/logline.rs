@@ -27,7 +27,7 @@ pub(crate) struct LogLine<'a> {
 
 impl Display for LogLine<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "NETNS={} IN={}", self.netns, DevName(self.in_dev))?;
+        write!(f, "NETNS={} IN={}", self.netns, Escaped(self.in_dev))?;
         match self.summary {
             Summary::Truncated => f.write_str(" TRUNCATED"),
             Summary::Ipv4(ip) => ipv4(f, ip),
@@ -115,11 +115,12 @@ fn payload(f: &mut Formatter<'_>, payload: &Payload, icmp: u8) -> fmt::Result {
     }
 }
 
-/// A device name, printable ASCII as is and any other byte as `\xNN`, so a
-/// name can never break the line or forge another field.
-struct DevName<'a>(&'a [u8]);
+/// Bytes from outside (a device name, a parameter value): printable ASCII as
+/// is and any other byte as `\xNN`, so they can never break the line or
+/// forge another field.
+pub(crate) struct Escaped<'a>(pub(crate) &'a [u8]);
 
-impl Display for DevName<'_> {
+impl Display for Escaped<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         for &b in self.0 {
             if b.is_ascii_graphic() && b != b'\\' {

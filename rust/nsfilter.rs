@@ -5,15 +5,20 @@
 //! A netfilter hook at `NF_INET_PRE_ROUTING`, priority `NF_IP_PRI_FIRST`, is
 //! registered in every namespace, present and future; each packet becomes one
 //! line in the kernel log with the namespace's inode number, the input device,
-//! addresses, ports and the fields of the kernel's `LOG` target.
+//! addresses, ports and the fields of the kernel's `LOG` target. Each
+//! namespace has its own rate limit and counters (`/proc/net/nsfilter`), and
+//! module parameters filter what is logged.
 
 use kernel::prelude::*;
 
 mod bindings;
+mod counters;
 mod hook;
 mod logline;
-mod netfilter;
 mod packet;
+mod ratelimit;
+mod settings;
+mod sys;
 
 module! {
     type: NsFilter,
@@ -25,12 +30,12 @@ module! {
 
 /// The loaded module: the hook, registered in every namespace while it lives.
 struct NsFilter {
-    hooks: Option<netfilter::Registration<hook::Logger>>,
+    hooks: Option<sys::Registration<hook::Logger>>,
 }
 
 impl kernel::Module for NsFilter {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let hooks = netfilter::Registration::register()?;
+        let hooks = sys::Registration::register()?;
         pr_info!("loaded: logging PRE_ROUTING in every network namespace\n");
         Ok(Self { hooks: Some(hooks) })
     }

@@ -97,6 +97,46 @@ pub(crate) enum Summary {
     Ipv6(Ipv6),
 }
 
+impl Summary {
+    /// Whether the packet is IPv4 (false for IPv6 and for an unreadable header).
+    pub(crate) fn is_ipv4(&self) -> bool {
+        matches!(self, Summary::Ipv4(_))
+    }
+
+    fn payload(&self) -> Option<&Payload> {
+        match self {
+            Summary::Truncated => None,
+            Summary::Ipv4(ip) => Some(&ip.payload),
+            Summary::Ipv6(ip) => Some(&ip.payload),
+        }
+    }
+
+    /// The transport protocol, if the network header could be read.
+    pub(crate) fn protocol(&self) -> Option<u8> {
+        match self.payload() {
+            Some(Payload::Transport(protocol, _)) => Some(*protocol),
+            _ => None,
+        }
+    }
+
+    /// Source and destination ports, if the packet has readable ones.
+    pub(crate) fn ports(&self) -> Option<(u16, u16)> {
+        match self.payload() {
+            Some(Payload::Transport(_, Transport::Tcp { src, dst, .. }))
+            | Some(Payload::Transport(_, Transport::Ports { src, dst })) => Some((*src, *dst)),
+            _ => None,
+        }
+    }
+
+    /// Whether any header was cut short or inconsistent.
+    pub(crate) fn is_malformed(&self) -> bool {
+        !matches!(
+            self.payload(),
+            Some(Payload::Transport(_, t)) if !matches!(t, Transport::Incomplete(_))
+        )
+    }
+}
+
 /// The IPv4 header fields nsfilter reports.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Ipv4 {

@@ -114,7 +114,11 @@ pub fn sh(cmd: &str) -> GuestResult<String> {
 }
 
 fn insmod() -> GuestResult {
-    sh(&format!("insmod {}", guest_path::MODULE)).map(drop)
+    insmod_with("")
+}
+
+fn insmod_with(params: &str) -> GuestResult {
+    sh(&format!("insmod {} {params}", guest_path::MODULE)).map(drop)
 }
 
 fn rmmod() -> GuestResult {
@@ -168,7 +172,12 @@ impl Ctx {
 
     /// Loads nsfilter and checks its exact load line.
     pub fn load(&mut self) -> GuestResult {
-        insmod()?;
+        self.load_with("")
+    }
+
+    /// Loads nsfilter with module parameters `params`.
+    pub fn load_with(&mut self, params: &str) -> GuestResult {
+        insmod_with(params)?;
         self.expect(&[LOADED_LINE])
     }
 
@@ -254,6 +263,18 @@ const SUITE: &[Test] = &[
     Test {
         name: "malformed_injected_frames",
         run: test_malformed,
+    },
+    Test {
+        name: "params_at_runtime",
+        run: test_params,
+    },
+    Test {
+        name: "rate_limit_is_per_namespace",
+        run: test_rate_limit,
+    },
+    Test {
+        name: "proc_counters_per_namespace",
+        run: test_proc_counters,
     },
 ];
 
@@ -458,9 +479,18 @@ fn print_by_namespace(ctx: &mut Ctx) {
         if mine.is_empty() {
             continue;
         }
-        println!("  namespace {name} (inode {ino}): {} packets", mine.len());
+        println!("  namespace {name} (inode {ino}): {} lines", mine.len());
         for l in mine {
             println!("    {}", l.trim_start_matches("nsfilter: "));
+        }
+        let ns = if name == "init" { String::new() } else { format!("ip netns exec {name} ") };
+        if let Ok(text) = sh(&format!("{ns}cat /proc/net/nsfilter")) {
+            let fields: Vec<String> = text
+                .lines()
+                .filter(|l| !l.starts_with("netns ") && !l.ends_with(" 0"))
+                .map(|l| l.replacen(' ', "=", 1))
+                .collect();
+            println!("    /proc/net/nsfilter: {}", fields.join(" "));
         }
     }
 }
@@ -690,4 +720,410 @@ fn test_malformed(ctx: &mut Ctx) -> GuestResult {
         return Err(msg);
     }
     ctx.unload()
+}
+
+/// A quiet pair of namespaces `a`–`b` over veth `{a}v`–`{b}v`, 10.N.0.1 and
+/// 10.N.0.2/24, with IPv6 off so that only the test's packets are counted.
+fn quiet_pair(a: &str, b: &str, n: u8) -> GuestResult<(u64, u64)> {
+    sh(&format!(
+        "ip netns add {a} && ip netns add {b} && \
+         ip link add {a}v type veth peer name {b}v && \
+         ip link set {a}v netns {a} && ip link set {b}v netns {b} && \
+         ip netns exec {a} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 && \
+         ip netns exec {b} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 && \
+         ip netns exec {a} ip addr add 10.{n}.0.1/24 dev {a}v && \
+         ip netns exec {b} ip addr add 10.{n}.0.2/24 dev {b}v && \
+         ip netns exec {a} ip link set {a}v up && ip netns exec {b} ip link set {b}v up"
+    ))?;
+    Ok((
+        ns_inode(&format!("/run/netns/{a}"))?,
+        ns_inode(&format!("/run/netns/{b}"))?,
+    ))
+}
+
+/// Writes a module parameter through sysfs as `echo VALUE > FILE` does
+/// (with a newline: sysfs ignores an empty write); `Err` has the errno text.
+fn param_write(name: &str, value: &str) -> Result<(), String> {
+    let path = format!("/sys/module/nsfilter/parameters/{name}");
+    fs::write(&path, format!("{value}\n")).map_err(|e| e.to_string())
+}
+
+fn param_read(name: &str) -> GuestResult<String> {
+    let path = format!("/sys/module/nsfilter/parameters/{name}");
+    fs::read_to_string(&path)
+        .map(|v| v.trim_end().to_string())
+        .map_err(|e| format!("failed to read {path}: {e}"))
+}
+
+/// `/proc/net/nsfilter` as seen from namespace `ns`, as `name value` pairs.
+fn proc_counters(ns: &str) -> GuestResult<Vec<(String, u64)>> {
+    let text = sh(&format!("ip netns exec {ns} cat /proc/net/nsfilter"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(k, v)| Some((k.to_string(), v.trim().parse().ok()?)))
+        .collect())
+}
+
+fn counter(counters: &[(String, u64)], name: &str) -> GuestResult<u64> {
+    counters
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| format!("no '{name}' in /proc/net/nsfilter: {counters:?}"))
+}
+
+/// Sends one UDP datagram 10.N.0.1:`sport` -> 10.N.0.2:`dport` and says
+/// whether nsfilter logged it. The line, if any, is printed in the hook,
+/// before the datagram reaches the socket, so no wait is needed.
+fn udp_logged(
+    ctx: &mut Ctx,
+    (a, b, n): (&str, &str, u8),
+    sport: u16,
+    dport: u16,
+) -> GuestResult<bool> {
+    ctx.mark();
+    udp_exchange(a, v4([10, n, 0, 1], sport), b, v4([10, n, 0, 2], dport))?;
+    let tail = format!(
+        "SRC=10.{n}.0.1 DST=10.{n}.0.2 LEN=36 TTL=64 ID=# DF PROTO=UDP SPT={sport} DPT={dport}"
+    );
+    Ok(ctx
+        .nsfilter_lines()
+        .iter()
+        .any(|l| kmsg::matches(&format!("nsfilter: NETNS=# IN={b}v {tail}"), l)))
+}
+
+/// Every parameter: `modinfo` describes it; it takes effect on the next
+/// packet when written; an invalid value is refused (at insmod and through
+/// sysfs) with one line saying why, and changes nothing.
+fn test_params(ctx: &mut Ctx) -> GuestResult {
+    let info = sh(&format!("modinfo {}", guest_path::MODULE))?;
+    for name in [
+        "enabled",
+        "log_rate",
+        "log_burst",
+        "protocols",
+        "ports",
+        "netns",
+    ] {
+        if !info
+            .lines()
+            .any(|l| l.starts_with("parm:") && l.contains(&format!("{name}:")))
+        {
+            return Err(format!("modinfo does not describe '{name}':\n{info}"));
+        }
+    }
+    // Refused at insmod: the module does not load.
+    if insmod_with("log_rate=0").is_ok() {
+        return Err("insmod log_rate=0 was accepted".into());
+    }
+    ctx.expect(&["nsfilter: invalid value for parameter log_rate: want a whole number from 1 to 1000000 (got '0')"])?;
+    ctx.load_with("ports=5353")?;
+    let pair = ("pa", "pb", 20);
+    let (_, nb) = quiet_pair(pair.0, pair.1, pair.2)?;
+    let expect = |got: bool, want: bool, what: &str| {
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("{what}: logged={got}, expected {want}"))
+        }
+    };
+    expect(
+        udp_logged(ctx, pair, 40000, 5353)?,
+        true,
+        "ports=5353, to 5353",
+    )?;
+    expect(
+        udp_logged(ctx, pair, 40000, 6000)?,
+        false,
+        "ports=5353, to 6000",
+    )?;
+    expect(
+        udp_logged(ctx, pair, 5353, 6000)?,
+        true,
+        "ports=5353, from 5353",
+    )?;
+    // An invalid write is refused and the old value stays.
+    let before: Vec<String> = [
+        "enabled",
+        "log_rate",
+        "log_burst",
+        "protocols",
+        "ports",
+        "netns",
+    ]
+    .iter()
+    .map(|p| param_read(p))
+    .collect::<GuestResult<_>>()?;
+    for (name, bad, why) in [
+        ("ports", "http", "a port is a number from 1 to 65535 (got 'http')"),
+        ("ports", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "at most 16 ports"),
+        ("log_rate", "0", "want a whole number from 1 to 1000000 (got '0')"),
+        ("log_burst", "-1", "want a whole number from 1 to 1000000 (got '-1')"),
+        ("protocols", "gre", "want a comma-separated list of tcp, udp, udplite, sctp, icmp, icmpv6, other (got 'gre')"),
+        ("netns", "abc", "(got 'abc')"),
+        ("enabled", "maybe", "want 1/Y/yes/on or 0/N/no/off (got 'maybe')"),
+    ] {
+        ctx.mark();
+        match param_write(name, bad) {
+            Ok(()) => return Err(format!("{name}={bad} was accepted")),
+            Err(e) if e.contains("Invalid argument") => {}
+            Err(e) => return Err(format!("{name}={bad} failed with '{e}', not EINVAL")),
+        }
+        let lines: Vec<String> = { let _ = ctx.kmsg.poll(); ctx.kmsg.seen.clone() };
+        let said: Vec<&String> = lines.iter().filter(|l| l.starts_with("nsfilter: invalid value")).collect();
+        if said.len() != 1 || !said[0].starts_with(&format!("nsfilter: invalid value for parameter {name}: ")) || !said[0].contains(why) {
+            return Err(format!("{name}={bad}: expected one line saying '{why}', got {said:?}"));
+        }
+    }
+    let after: Vec<String> = [
+        "enabled",
+        "log_rate",
+        "log_burst",
+        "protocols",
+        "ports",
+        "netns",
+    ]
+    .iter()
+    .map(|p| param_read(p))
+    .collect::<GuestResult<_>>()?;
+    if before != after {
+        return Err(format!(
+            "refused writes changed the parameters: {before:?} -> {after:?}"
+        ));
+    }
+    expect(
+        udp_logged(ctx, pair, 40000, 6000)?,
+        false,
+        "after refused writes, ports still 5353",
+    )?;
+    // Each valid write takes effect on the next packet.
+    param_write("ports", "").map_err(|e| format!("ports= failed: {e}"))?;
+    expect(udp_logged(ctx, pair, 40000, 6000)?, true, "ports= (all)")?;
+    param_write("protocols", "icmp,tcp").map_err(|e| format!("protocols failed: {e}"))?;
+    expect(
+        udp_logged(ctx, pair, 40000, 6000)?,
+        false,
+        "protocols=icmp,tcp, UDP",
+    )?;
+    if param_read("protocols")? != "tcp,icmp" {
+        return Err(format!(
+            "protocols reads back as '{}'",
+            param_read("protocols")?
+        ));
+    }
+    param_write("protocols", "udp").map_err(|e| format!("protocols failed: {e}"))?;
+    expect(udp_logged(ctx, pair, 40000, 6000)?, true, "protocols=udp")?;
+    param_write("netns", "1").map_err(|e| format!("netns failed: {e}"))?;
+    expect(
+        udp_logged(ctx, pair, 40000, 6000)?,
+        false,
+        "netns=1 (another namespace)",
+    )?;
+    param_write("netns", &nb.to_string()).map_err(|e| format!("netns failed: {e}"))?;
+    expect(
+        udp_logged(ctx, pair, 40000, 6000)?,
+        true,
+        "netns=<receiver>",
+    )?;
+    param_write("enabled", "0").map_err(|e| format!("enabled failed: {e}"))?;
+    expect(udp_logged(ctx, pair, 40000, 6000)?, false, "enabled=0")?;
+    param_write("enabled", "1").map_err(|e| format!("enabled failed: {e}"))?;
+    expect(udp_logged(ctx, pair, 40000, 6000)?, true, "enabled=1")?;
+    // One line at a time: a burst of 1 and the slowest rate.
+    param_write("log_burst", "1").map_err(|e| format!("log_burst failed: {e}"))?;
+    param_write("log_rate", "1").map_err(|e| format!("log_rate failed: {e}"))?;
+    let mut logged = 0;
+    for _ in 0..3 {
+        logged += u32::from(udp_logged(ctx, pair, 40000, 6000)?);
+    }
+    if logged > 1 {
+        return Err(format!(
+            "log_burst=1 log_rate=1: {logged} of 3 back-to-back packets logged"
+        ));
+    }
+    // Only root may write: the files are 0644.
+    let mode = sh("stat -c %a /sys/module/nsfilter/parameters/ports")?;
+    if mode.trim() != "644" {
+        return Err(format!("parameter files have mode {}", mode.trim()));
+    }
+    ctx.unload()
+}
+
+/// A namespace that floods exhausts only its own bucket: the quiet one's
+/// lines all appear; the flooded one logs at most burst + rate x elapsed + 1,
+/// and its logged plus suppressed lines equal the packets it received.
+fn test_rate_limit(ctx: &mut Ctx) -> GuestResult {
+    const RATE: u64 = 50;
+    const BURST: u64 = 20;
+    const FLOOD: usize = 3000;
+    ctx.load_with(&format!("log_rate={RATE} log_burst={BURST}"))?;
+    let (_, flooded) = quiet_pair("fa", "fb", 30)?;
+    let (_, quiet) = quiet_pair("qa", "qb", 31)?;
+    let sink = in_netns(Some("fb"), || UdpSocket::bind("10.30.0.2:9999"))?;
+    let start = std::time::Instant::now();
+    let flood = std::thread::spawn(move || -> GuestResult<usize> {
+        let tx = in_netns(Some("fa"), || UdpSocket::bind("10.30.0.1:9998"))?;
+        let mut sent = 0;
+        for _ in 0..FLOOD {
+            if tx.send_to(b"flood", "10.30.0.2:9999").is_ok() {
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    });
+    for i in 0..5u16 {
+        udp_exchange(
+            "qa",
+            v4([10, 31, 0, 1], 41000 + i),
+            "qb",
+            v4([10, 31, 0, 2], 7000),
+        )?;
+    }
+    let sent = flood
+        .join()
+        .map_err(|_| "flood thread panicked".to_string())??;
+    drop(sink);
+    let quiet_lines: Vec<String> = (0..5)
+        .map(|i| format!("nsfilter: NETNS={quiet} IN=qbv SRC=10.31.0.1 DST=10.31.0.2 LEN=36 TTL=64 ID=# DF PROTO=UDP SPT={} DPT=7000", 41000 + i))
+        .collect();
+    ctx.expect(&quiet_lines.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let counters = proc_counters("fb")?;
+    let elapsed = start.elapsed();
+    let (received, logged, suppressed) = (
+        counter(&counters, "packets_ipv4")?,
+        counter(&counters, "logged")?,
+        counter(&counters, "suppressed")?,
+    );
+    let bound = BURST + RATE * elapsed.as_millis() as u64 / 1000 + 1;
+    let tag = format!("nsfilter: NETNS={flooded} IN=fbv ");
+    let lines = ctx
+        .nsfilter_lines()
+        .iter()
+        .filter(|l| l.starts_with(&tag))
+        .count() as u64;
+    println!("# flood: sent {sent}, received {received}, logged {logged} (bound {bound} in {} ms), suppressed {suppressed}", elapsed.as_millis());
+    if logged > bound || lines != logged {
+        return Err(format!(
+            "flooded namespace logged {logged} (kernel log: {lines}), bound {bound}"
+        ));
+    }
+    if logged + suppressed != received || received > sent as u64 || suppressed == 0 {
+        return Err(format!(
+            "logged {logged} + suppressed {suppressed} != received {received} (sent {sent})"
+        ));
+    }
+    // Once the bucket refills, one line says how many were suppressed; all
+    // such lines together account for every suppressed line.
+    let summary = format!("nsfilter: NETNS={flooded} suppressed ");
+    let tx = in_netns(Some("fa"), || UdpSocket::bind("10.30.0.1:9997"))?;
+    let _ = ctx.kmsg.poll();
+    let flood_end = ctx.kmsg.seen.len();
+    let deadline = std::time::Instant::now() + LOG_WAIT;
+    let mut probes = 0u64;
+    // Probe at a steady pace until a summary line appears after the flood
+    // (the bucket refills at RATE per second); bounded by LOG_WAIT.
+    while !ctx.kmsg.seen[flood_end..]
+        .iter()
+        .any(|l| l.starts_with(&summary))
+    {
+        if std::time::Instant::now() > deadline {
+            return Err("no 'suppressed' summary line after the flood".into());
+        }
+        tx.send_to(b"probe", "10.30.0.2:9999")
+            .map_err(|e| e.to_string())?;
+        probes += 1;
+        std::thread::sleep(Duration::from_millis(25));
+        let _ = ctx.kmsg.poll();
+    }
+    let reported: u64 = ctx
+        .kmsg
+        .seen
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix(&summary)?
+                .strip_suffix(" lines")?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    let total_suppressed = counter(&proc_counters("fb")?, "suppressed")?;
+    if reported != total_suppressed {
+        return Err(format!(
+            "summary lines report {reported} suppressed, /proc says {total_suppressed} ({probes} probes)"
+        ));
+    }
+    ctx.unload()
+}
+
+/// `/proc/net/nsfilter` counts exactly the packets sent, in each namespace,
+/// and shows a reader only its own namespace.
+fn test_proc_counters(ctx: &mut Ctx) -> GuestResult {
+    ctx.load()?;
+    let (na, nb) = quiet_pair("ca", "cb", 40)?;
+    for i in 0..7u16 {
+        udp_exchange(
+            "ca",
+            v4([10, 40, 0, 1], 42000 + i),
+            "cb",
+            v4([10, 40, 0, 2], 7000),
+        )?;
+    }
+    sh("ip netns exec ca ping -c 3 -i 0.2 -W 5 10.40.0.2")?;
+    for (ns, inode, want) in [
+        (
+            "cb",
+            nb,
+            [
+                ("packets_ipv4", 10),
+                ("packets_ipv6", 0),
+                ("udp", 7),
+                ("icmp", 3),
+                ("tcp", 0),
+                ("logged", 10),
+            ],
+        ),
+        (
+            "ca",
+            na,
+            [
+                ("packets_ipv4", 3),
+                ("packets_ipv6", 0),
+                ("udp", 0),
+                ("icmp", 3),
+                ("tcp", 0),
+                ("logged", 3),
+            ],
+        ),
+    ] {
+        let c = proc_counters(ns)?;
+        if counter(&c, "netns")? != inode {
+            return Err(format!(
+                "{ns} sees namespace {} in /proc/net/nsfilter, not its own {inode}",
+                counter(&c, "netns")?
+            ));
+        }
+        for (name, n) in want
+            .iter()
+            .chain(&[("suppressed", 0), ("filtered", 0), ("malformed", 0)])
+        {
+            if counter(&c, name)? != *n {
+                return Err(format!(
+                    "{ns}: {name} is {}, expected {n}: {c:?}",
+                    counter(&c, name)?
+                ));
+            }
+        }
+    }
+    let init =
+        fs::read_to_string("/proc/net/nsfilter").map_err(|e| format!("/proc/net/nsfilter: {e}"))?;
+    let init_inode = ns_inode("/proc/1/ns/net")?;
+    if !init.starts_with(&format!("netns {init_inode}\n")) {
+        return Err(format!("the initial namespace reads:\n{init}"));
+    }
+    ctx.unload()?;
+    if fs::metadata("/proc/net/nsfilter").is_ok() {
+        return Err("/proc/net/nsfilter still exists after rmmod".into());
+    }
+    Ok(())
 }

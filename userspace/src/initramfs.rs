@@ -113,7 +113,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
-mkdir -p /run/netns
+mkdir -p /run/netns /lib/modules/$(uname -r)
+touch /lib/modules/$(uname -r)/modules.dep
 echo
 echo "@START@"
 @AGENT@ guest

@@ -1,22 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Safe netfilter hooks in every network namespace.
+//! Safe wrappers over the kernel's C API.
 //!
 //! This is the only module of nsfilter that calls C or holds `unsafe` code
 //! (apart from the generated [`crate::bindings`]). It offers:
 //!
-//! - [`NetHook`], the trait a hook implements: per-namespace state and a
-//!   per-packet callback, both safe;
+//! - [`NetHook`], the trait a hook implements: per-namespace state, a
+//!   per-packet callback and the text of `/proc/net/nsfilter`, all safe;
 //! - [`Registration`], which hooks `NF_INET_PRE_ROUTING` at `NF_IP_PRI_FIRST`
-//!   for IPv4 and IPv6 in every network namespace while it lives;
+//!   for IPv4 and IPv6 in every network namespace while it lives, and gives
+//!   each namespace its `/proc/net/nsfilter`;
 //! - [`Packet`], a read-only view of one packet and where it was seen, whose
-//!   bytes are read with bounds checks only.
+//!   bytes are read with bounds checks only;
+//! - the entry points of the module parameters declared in `helpers.c`,
+//!   which hand the value to [`crate::hook`] as bytes.
 //!
 //! # Why pernet operations
 //!
 //! Every namespace is on the kernel's `net_namespace_list`, but walking that
 //! list by hand is racy: a namespace can be created after the walk, or die
-//! during it, and the list's lock is not exported. `register_pernet_subsys()`
+//! during it, and the list's lock is not exported.
+//! (Hence the per-namespace `/proc` file is also created in `init` and
+//! removed in `pre_exit`, while the state it shows is alive.) `register_pernet_subsys()`
 //! walks it under `pernet_ops_rwsem`, calls `init` for every namespace that
 //! exists and every one created later, and tears down in an order that makes
 //! the hook's lifetime provable: `pre_exit` (the hook is unregistered), then
@@ -28,7 +33,8 @@ use crate::bindings;
 use crate::packet::{Bytes, Family};
 use core::{
     cell::UnsafeCell,
-    ffi::{c_int, c_uint, c_void},
+    ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr},
+    fmt::{self, Write},
     marker::PhantomData,
     mem::{size_of, MaybeUninit},
     ptr::{self, addr_of, addr_of_mut},
@@ -52,7 +58,13 @@ pub(crate) trait NetHook: 'static {
     /// Runs in softirq context for every packet: it must not sleep. The packet
     /// is always accepted; nsfilter observes and never changes a verdict.
     fn packet(state: &Self::NetState, packet: &Packet<'_>);
+
+    /// Writes the text of `/proc/net/nsfilter` for the namespace `net`.
+    fn show(state: &Self::NetState, net: &Net, out: &mut dyn Write) -> fmt::Result;
 }
+
+/// The name of the per-namespace file in `/proc/net`.
+const PROC_NAME: &CStr = c"nsfilter";
 
 /// A network namespace.
 ///
@@ -311,9 +323,31 @@ impl<T: NetHook> Adapter<T> {
         unsafe { (*slot).ops.get().write(ops) };
         // SAFETY: `net` is live and `ops` lives in the namespace's storage
         // until `exit`, after `pre_exit` has unregistered it.
-        let ret = unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) };
+        let mut ret = unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) };
+        if ret == 0 {
+            // SAFETY: `net` is live; `proc_net` is its `/proc/net` folder.
+            // `show` finds the state through `net`; the file is removed in
+            // `pre_exit`, before the state is dropped.
+            let entry = unsafe {
+                bindings::proc_create_net_single(
+                    PROC_NAME.as_ptr(),
+                    0o444,
+                    (*net).proc_net,
+                    Some(Self::show),
+                    ptr::null_mut(),
+                )
+            };
+            if entry.is_null() {
+                // SAFETY: Registered just above.
+                unsafe { bindings::nf_unregister_net_hook(net, (*slot).ops.get()) };
+                // SAFETY: Nothing runs the hook any more once unregistered and
+                // a grace period has passed.
+                unsafe { bindings::synchronize_net() };
+                ret = ENOMEM.to_errno();
+            }
+        }
         if ret != 0 {
-            // SAFETY: The hook was not registered, so nothing else can see
+            // SAFETY: The hook is not registered, so nothing else can see
             // the state; the kernel frees the slot without calling `exit`.
             unsafe { ptr::drop_in_place(addr_of_mut!((*slot).state)) };
         }
@@ -329,6 +363,33 @@ impl<T: NetHook> Adapter<T> {
         // SAFETY: `init_net` registered these ops in `net`, and they have not
         // been unregistered since.
         unsafe { bindings::nf_unregister_net_hook(net, (*Self::slot(net)).ops.get()) };
+        // SAFETY: `init_net` created this entry in `net`'s `/proc/net`; removal
+        // waits for readers that are inside `show`.
+        unsafe { bindings::remove_proc_entry(PROC_NAME.as_ptr(), (*net).proc_net) };
+    }
+
+    /// The `show` callback of `/proc/net/nsfilter`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the seq_file code only, for a file made by `init_net`.
+    unsafe extern "C" fn show(seq: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+        // SAFETY: For a `proc_create_net_single()` file the seq_file holds
+        // the namespace, alive while the file is open.
+        let net = unsafe { bindings::nsfilter_seq_file_net(seq) };
+        // SAFETY: The file exists only between `init_net` and `pre_exit_net`,
+        // while the state in the slot is alive.
+        let state = unsafe { &(*Self::slot(net)).state };
+        let mut buf = [0u8; 1024];
+        let mut out = SliceWriter::new(&mut buf);
+        // SAFETY: `net` is live, as above.
+        if T::show(state, unsafe { Net::from_raw(net) }, &mut out).is_err() {
+            return ENOSPC.to_errno();
+        }
+        let text = out.written();
+        // CAST: At most 1024 bytes.
+        // SAFETY: `seq` is valid and `text` is readable for its length.
+        unsafe { bindings::seq_write(seq, text.as_ptr().cast::<c_void>(), text.len()) }
     }
 
     /// `pernet_operations.exit`: drops the namespace's state.
@@ -366,4 +427,76 @@ impl<T: NetHook> Adapter<T> {
         T::packet(net_state, &packet);
         bindings::NF_ACCEPT
     }
+}
+
+/// A [`Write`] into a byte buffer that refuses to overflow it.
+struct SliceWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> SliceWriter<'a> {
+    fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, len: 0 }
+    }
+
+    fn written(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Write for SliceWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// The size of the buffer the kernel hands to a parameter's `get`.
+const PARAM_BUF_SIZE: usize = kernel::page::PAGE_SIZE;
+
+/// `kernel_param_ops.set` of the parameter numbered `id` (see `helpers.c`).
+///
+/// # Safety
+///
+/// Called by the kernel only (through `helpers.c`), with `val` null or a
+/// NUL-terminated string valid for the call.
+#[no_mangle]
+unsafe extern "C" fn nsfilter_param_set(id: c_ulong, val: *const c_char) -> c_int {
+    let value = if val.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: A NUL-terminated string valid for the call (the caller's
+        // guarantee).
+        unsafe { CStr::from_ptr(val) }.to_bytes()
+    };
+    // CAST: Parameter numbers are small constants.
+    match crate::hook::param_set(id as usize, value) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `kernel_param_ops.get` of the parameter numbered `id` (see `helpers.c`).
+///
+/// # Safety
+///
+/// Called by the kernel only (through `helpers.c`), with `buf` pointing to
+/// a writable buffer of `PAGE_SIZE` bytes.
+#[no_mangle]
+unsafe extern "C" fn nsfilter_param_get(id: c_ulong, buf: *mut c_char) -> c_int {
+    // SAFETY: `buf` is `PARAM_BUF_SIZE` writable bytes (the caller's guarantee).
+    let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), PARAM_BUF_SIZE) };
+    let mut out = SliceWriter::new(buf);
+    // CAST: Parameter numbers are small constants.
+    if crate::hook::param_show(id as usize, &mut out).is_err() || out.write_str("\n").is_err() {
+        return EINVAL.to_errno();
+    }
+    // CAST: At most `PAGE_SIZE`.
+    out.written().len() as c_int
 }
