@@ -60,7 +60,7 @@ test: kernel
 	$(CARGO) test --quiet --manifest-path $(LAB_MANIFEST)
 	@$(MAKE) --no-print-directory module lab
 	$(LAB) test $(LAB_ARGS)
-	scripts/verdict-selftest.sh $(LAB) $(LAB_ARGS)
+	scripts/lab-selftest.sh $(LAB) $(LAB_ARGS)
 
 check: kernel
 	$(CARGO) fmt --manifest-path $(LAB_MANIFEST) -- --check

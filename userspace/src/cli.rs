@@ -1,7 +1,7 @@
 //! The host side: command line, VM preparation, output and verdict.
 
 use crate::error::{on, Context, Error, Result};
-use crate::initramfs::{self, Contents};
+use crate::initramfs::{self, Contents, EXIT_MARKER};
 use crate::verdict;
 use crate::vm::{self, Accel, VmConfig};
 use crate::{guest, ktap};
@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "\
 nsfilter-lab: the nsfilter lab VM
 
-Usage: nsfilter-lab <COMMAND> [OPTIONS]
+Usage: nsfilter-lab <COMMAND> [OPTIONS]   (nsfilter-lab <COMMAND> --help for one)
 
 Commands:
   run                     the lesson: seed labs in the VM, nsfilter's lines by namespace
   test [--filter NAME]    run the VM test suite (KTAP), or the tests whose name contains NAME
   exec [OPTIONS] -- CMD   run CMD in the VM with nsfilter loaded; exit with its status
+  exec --script FILE      run a shell script in the VM the same way
+  shell                   an interactive shell in the VM, nsfilter loaded; Ctrl-D leaves
   help                    print this text
 
 Options:
@@ -31,8 +33,31 @@ Environment: NSFILTER_ACCEL=kvm|tcg forces the accelerator; QEMU names the
 QEMU binary. KVM is used when /dev/kvm works, TCG otherwise.
 ";
 
+/// The help of one command.
+fn command_help(command: &str) -> Option<&'static str> {
+    Some(match command {
+        "run" => "Usage: nsfilter-lab run [--kernel PATH] [--module PATH] [--timeout S] [--keep]\n\n\
+                  Boots the lab VM, builds the seed labs (two namespaces over veth, the LWN lab,\n\
+                  a bridge, an IPIP tunnel), loads nsfilter, sends ping/UDP/TCP, and prints\n\
+                  nsfilter's lines grouped by namespace with /proc/net/nsfilter for each.\n",
+        "test" => "Usage: nsfilter-lab test [--filter NAME] [--kernel PATH] [--module PATH] [--timeout S] [--keep]\n\n\
+                   Runs the VM test suite, or the tests whose name contains NAME. Prints KTAP\n\
+                   and a summary; exits non-zero if a test failed or crashed or never reported.\n",
+        "exec" => "Usage: nsfilter-lab exec [--no-module] [--add HOST[:GUEST]]... [--kernel PATH] [--module PATH] -- CMD...\n       \
+                   nsfilter-lab exec --script FILE [same options]\n\n\
+                   Runs CMD (a shell command line) or the shell script FILE in the VM with\n\
+                   nsfilter loaded (in the guest, `ip` is iproute2's), streams its output and\n\
+                   exits with its status. Kernel trouble (panic, BUG, WARNING, taint) fails it.\n",
+        "shell" => "Usage: nsfilter-lab shell [--no-module] [--add HOST[:GUEST]]... [--kernel PATH] [--module PATH]\n\n\
+                    An interactive shell on the VM's serial console, nsfilter loaded. Ctrl-D or\n\
+                    'exit' leaves and stops the VM (Ctrl-A X stops it at once).\n",
+        "help" => USAGE,
+        _ => return None,
+    })
+}
+
 /// What the user asked for.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, Clone)]
 pub struct Options {
     /// The subcommand.
     pub command: String,
@@ -52,6 +77,10 @@ pub struct Options {
     pub filter: String,
     /// The command for `exec`.
     pub exec: Vec<String>,
+    /// The script for `exec --script`.
+    pub script: Option<PathBuf>,
+    /// `--help` was given.
+    pub help: bool,
 }
 
 /// Parses the command line (without the program name).
@@ -71,6 +100,8 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
         keep: false,
         filter: String::new(),
         exec: Vec::new(),
+        script: None,
+        help: false,
     };
     let value = |flag: &str, v: Option<&String>| {
         v.cloned()
@@ -81,6 +112,8 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
             "--kernel" => o.kernel = Some(value(arg, it.next())?.into()),
             "--module" => o.module = Some(value(arg, it.next())?.into()),
             "--no-module" => o.no_module = true,
+            "--help" | "-h" => o.help = true,
+            "--script" => o.script = Some(value(arg, it.next())?.into()),
             "--keep" => o.keep = true,
             "--filter" => o.filter = value(arg, it.next())?,
             "--timeout" => {
@@ -124,15 +157,21 @@ pub fn main(args: &[String]) -> Result<i32> {
         return Ok(guest::main());
     }
     let o = parse_args(args)?;
+    if matches!(o.command.as_str(), "--help" | "-h") {
+        print!("{USAGE}");
+        return Ok(0);
+    }
+    let help = command_help(&o.command)
+        .ok_or_else(|| Error::Usage(format!("unknown command '{}'", o.command)))?;
+    if o.help || o.command == "help" {
+        print!("{help}");
+        return Ok(0);
+    }
     match o.command.as_str() {
-        "help" | "--help" | "-h" => {
-            print!("{USAGE}");
-            Ok(0)
-        }
         "test" => test(&o),
         "exec" => exec(&o),
-        "run" => run(&o),
-        other => Err(Error::Usage(format!("unknown command '{other}'"))),
+        "shell" => shell(&o),
+        _ => run(&o),
     }
 }
 
@@ -175,30 +214,61 @@ fn run(o: &Options) -> Result<i32> {
         o,
         vec!["run".into()],
         Duration::from_secs(120),
-        print_guest_line,
+        guest_printer(),
     )?;
     println!("\n(lesson: {:.1} s wall)", started.elapsed().as_secs_f64());
     finish(v.problems)
 }
 
-/// Prints what the guest prints, but not the agent's markers. The kernel
+/// A printer of what the guest prints, without the agent's markers and
+/// without the kernel's shutdown after the guest has finished. The kernel
 /// writes only emergencies to the console, and those are worth seeing.
-fn print_guest_line(line: &str) {
-    if !line.contains("@@nsfilter-") {
-        println!("{line}");
+fn guest_printer() -> impl FnMut(&str) {
+    let mut finished = false;
+    move |line: &str| {
+        finished |= line.contains(EXIT_MARKER);
+        if !finished && !line.contains("@@nsfilter-") {
+            println!("{line}");
+        }
     }
 }
 
 fn exec(o: &Options) -> Result<i32> {
-    if o.exec.is_empty() {
-        return Err(Error::Usage("exec needs a command after --".into()));
-    }
     let mut args = vec!["exec".to_string()];
     if o.no_module {
         args.push("--no-module".into());
     }
-    args.extend(o.exec.iter().cloned());
-    let (_, v) = boot(o, args, Duration::from_secs(120), print_guest_line)?;
+    let with_script;
+    let o = match (&o.script, o.exec.is_empty()) {
+        (Some(_), false) => {
+            return Err(Error::Usage(
+                "give either --script FILE or -- CMD, not both".into(),
+            ))
+        }
+        (None, true) => {
+            return Err(Error::Usage(
+                "exec needs a command after -- or --script FILE".into(),
+            ))
+        }
+        (None, false) => {
+            args.extend(o.exec.iter().cloned());
+            o
+        }
+        (Some(script), true) => {
+            if !script.is_file() {
+                return Err(Error::Setup(format!(
+                    "script {} does not exist",
+                    script.display()
+                )));
+            }
+            let mut copy = o.clone();
+            copy.add.push((script.clone(), SCRIPT_IN_GUEST.into()));
+            args.push(format!(". {SCRIPT_IN_GUEST}"));
+            with_script = copy;
+            &with_script
+        }
+    };
+    let (_, v) = boot(o, args, Duration::from_secs(120), guest_printer())?;
     // The user's command's own status is the result; kernel trouble is not.
     let kernel_trouble: Vec<_> = v
         .problems
@@ -210,6 +280,19 @@ fn exec(o: &Options) -> Result<i32> {
         return finish(kernel_trouble);
     }
     Ok(v.guest_exit.unwrap_or(1))
+}
+
+/// Where `exec --script` puts the script in the guest.
+const SCRIPT_IN_GUEST: &str = "/etc/nsfilter/script.sh";
+
+fn shell(o: &Options) -> Result<i32> {
+    let mut args = vec!["shell".to_string()];
+    if o.no_module {
+        args.push("--no-module".into());
+    }
+    // Interactive: no timeout unless asked for; the user ends it.
+    let (_, v) = boot(o, args, Duration::MAX, |_| {})?;
+    Ok(v.guest_exit.unwrap_or(0))
 }
 
 fn finish(problems: Vec<String>) -> Result<i32> {
@@ -256,7 +339,7 @@ fn default_paths(o: &Options) -> Result<(PathBuf, Option<PathBuf>)> {
             kernel.display()
         )));
     }
-    let module = if o.no_module && o.command == "exec" {
+    let module = if o.no_module && matches!(o.command.as_str(), "exec" | "shell") {
         None
     } else {
         let m = o
@@ -339,7 +422,8 @@ fn boot(
     )?;
     let timeout = o.timeout.unwrap_or(default_timeout);
     let probe = cache_dir().join("kvm-probe");
-    let mut accel = vm::choose_accel(&probe)?;
+    let interactive = o.command == "shell";
+    let mut accel = vm::choose_accel(&probe, interactive)?;
     let (outcome, v) = loop {
         let cfg = VmConfig {
             kernel: &kernel,
@@ -357,12 +441,24 @@ fn boot(
             // Emergencies and alerts (panics, BUG, Oops) on the console at
             // once; the agent forwards warnings at the end of the run.
             cmdline: "loglevel=2",
-            interactive: false,
+            interactive,
         };
         let outcome = vm::run(&cfg, &mut on_line)?;
+        if interactive {
+            let _ = std::fs::remove_dir_all(&work);
+            let code = outcome.qemu_status.and_then(|s| s.code());
+            let v = verdict::Verdict {
+                guest_exit: code,
+                problems: Vec::new(),
+            };
+            return Ok((outcome, v));
+        }
+        if accel == Accel::Kvm && outcome.booted {
+            vm::record_kvm(&probe, true);
+        }
         if accel == Accel::Kvm && !outcome.booted {
             eprintln!("nsfilter-lab: KVM did not boot the guest; using TCG from now on");
-            vm::record_kvm_broken(&probe);
+            vm::record_kvm(&probe, false);
             accel = Accel::Tcg;
             continue;
         }

@@ -63,6 +63,7 @@ fn dispatch(args: &[&str]) -> GuestResult<i32> {
         Some("test") => Ok(run_suite(args.get(1).copied().unwrap_or(""))),
         Some("run") => lesson().map(|()| 0),
         Some("exec") => exec(&args[1..]),
+        Some("shell") => shell(&args[1..]),
         other => Err(format!("unknown guest task {other:?}")),
     }
 }
@@ -92,6 +93,26 @@ fn exec(args: &[&str]) -> GuestResult<i32> {
         rmmod()?;
     }
     Ok(status.code().unwrap_or(128))
+}
+
+/// `shell [--no-module]`: an interactive shell on the console, module loaded.
+fn shell(args: &[&str]) -> GuestResult<i32> {
+    let load = args.first() != Some(&"--no-module");
+    if load {
+        insmod()?;
+        println!("nsfilter is loaded: 'dmesg | grep nsfilter' shows its lines. Ctrl-D leaves.");
+    }
+    // cttyhack gives the shell the console as its terminal (Ctrl-C works).
+    let status = Command::new("/bin/busybox")
+        .args(["setsid", "cttyhack", "sh", "-i"])
+        .env("ENV", guest_path::PROFILE)
+        .env("PS1", "nsfilter-lab# ")
+        .status()
+        .map_err(|e| format!("failed to start the shell: {e}"))?;
+    if load {
+        let _ = rmmod();
+    }
+    Ok(status.code().unwrap_or(0))
 }
 
 /// Runs `sh -c CMD` (with iproute2's `ip`); fails with its output if it fails.
@@ -483,7 +504,11 @@ fn print_by_namespace(ctx: &mut Ctx) {
         for l in mine {
             println!("    {}", l.trim_start_matches("nsfilter: "));
         }
-        let ns = if name == "init" { String::new() } else { format!("ip netns exec {name} ") };
+        let ns = if name == "init" {
+            String::new()
+        } else {
+            format!("ip netns exec {name} ")
+        };
         if let Ok(text) = sh(&format!("{ns}cat /proc/net/nsfilter")) {
             let fields: Vec<String> = text
                 .lines()

@@ -91,7 +91,11 @@ pub fn run(cfg: &VmConfig<'_>, mut on_line: impl FnMut(&str)) -> Result<VmOutcom
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if cfg.interactive {
-        cmd.args(["-serial", "mon:stdio"]).stdin(Stdio::inherit());
+        // The terminal is the serial console: QEMU puts a terminal in raw
+        // mode itself, and a pipe works too. Nothing is captured.
+        cmd.args(["-serial", "mon:stdio"])
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::inherit());
     } else {
         cmd.args(["-serial", "stdio"]).stdin(Stdio::null());
     }
@@ -106,6 +110,15 @@ pub fn run(cfg: &VmConfig<'_>, mut on_line: impl FnMut(&str)) -> Result<VmOutcom
         },
     })?;
     let mut guard = ChildGuard(child);
+    if cfg.interactive {
+        let status = guard.0.wait().step(|| "failed to wait for QEMU".into())?;
+        return Ok(VmOutcome {
+            lines: Vec::new(),
+            booted: true,
+            timed_out: false,
+            qemu_status: Some(status),
+        });
+    }
     let mut log = File::create(cfg.console_log).step(on("create", cfg.console_log))?;
 
     // One reader thread per pipe; lines come back over a channel so that the
@@ -171,9 +184,10 @@ pub fn run(cfg: &VmConfig<'_>, mut on_line: impl FnMut(&str)) -> Result<VmOutcom
 }
 
 /// Chooses KVM when `/dev/kvm` can be opened and no earlier run found it
-/// broken (recorded in `probe_file`); TCG otherwise. `NSFILTER_ACCEL=kvm|tcg`
-/// overrides.
-pub fn choose_accel(probe_file: &Path) -> Result<Accel> {
+/// broken (recorded in `probe_file`); TCG otherwise. With `proven_only`, KVM
+/// only once a run has booted with it (an interactive run cannot fall back).
+/// `NSFILTER_ACCEL=kvm|tcg` overrides.
+pub fn choose_accel(probe_file: &Path, proven_only: bool) -> Result<Accel> {
     match std::env::var("NSFILTER_ACCEL").as_deref() {
         Ok("kvm") => return Ok(Accel::Kvm),
         Ok("tcg") => return Ok(Accel::Tcg),
@@ -189,18 +203,24 @@ pub fn choose_accel(probe_file: &Path) -> Result<Accel> {
         .write(true)
         .open("/dev/kvm")
         .is_ok();
-    let known_broken = std::fs::read_to_string(probe_file).is_ok_and(|s| s.trim() == "broken");
-    Ok(if usable && !known_broken {
+    let known = std::fs::read_to_string(probe_file).unwrap_or_default();
+    let allowed = if proven_only {
+        known.trim() == "works"
+    } else {
+        known.trim() != "broken"
+    };
+    Ok(if usable && allowed {
         Accel::Kvm
     } else {
         Accel::Tcg
     })
 }
 
-/// Records that KVM failed on this machine, so later runs go straight to TCG.
-pub fn record_kvm_broken(probe_file: &Path) {
+/// Records whether KVM booted the guest on this machine, so later runs go
+/// straight to TCG where it does not.
+pub fn record_kvm(probe_file: &Path, works: bool) {
     if let Some(dir) = probe_file.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let _ = std::fs::write(probe_file, "broken\n");
+    let _ = std::fs::write(probe_file, if works { "works\n" } else { "broken\n" });
 }

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Checks nsfilter-lab's own behaviour end to end. Breaks the lab VM on purpose
+# and checks that the verdict catches each break (a guest command that fails,
+# a kernel WARNING, a new taint), then the commands' clear errors.
+# Usage: scripts/lab-selftest.sh NSFILTER-LAB --kernel BZIMAGE --module KO
+set -uo pipefail
+bin=$1
+shift
+opts=("$@")
+fail=0
+
+expect_failure() {
+	local what=$1 want=$2 cmd=$3 out rc
+	out=$("$bin" exec "${opts[@]}" -- "$cmd" 2>&1)
+	rc=$?
+	if [ "$rc" -ne 0 ] && grep -qF -- "$want" <<<"$out"; then
+		printf 'ok: %-32s -> exit %d, "%s"\n' "$what" "$rc" "$want"
+	else
+		printf 'NOT CAUGHT: %s (exit %d)\n%s\n' "$what" "$rc" "$out"
+		fail=1
+	fi
+}
+
+# A failing guest command: exec returns its status (here 3).
+out=$("$bin" exec "${opts[@]}" -- 'exit 3' 2>&1)
+rc=$?
+if [ "$rc" -eq 3 ]; then
+	echo "ok: a guest command that fails       -> exit 3"
+else
+	printf 'NOT CAUGHT: guest exit status (exit %d)\n%s\n' "$rc" "$out"
+	fail=1
+fi
+expect_failure "a kernel WARNING" "kernel reported 'WARNING:'" \
+	'echo "<4>WARNING: CPU: 0 PID: 1 at selftest" > /dev/kmsg'
+expect_failure "a new taint" "tainted during the run" \
+	'echo 512 > /proc/sys/kernel/tainted'
+# exec --script: the script runs in the VM, module loaded, `ip netns` works.
+script=$(mktemp)
+trap 'rm -f "$script" "$script.ko"' EXIT
+printf '%s\n' 'ip netns add red' 'ip netns exec red ip link set lo up' \
+	'ip netns exec red ping -c 1 127.0.0.1 >/dev/null' \
+	'dmesg | grep -c "nsfilter: NETNS=.* IN=lo SRC=127.0.0.1 DST=127.0.0.1"' >"$script"
+out=$("$bin" exec "${opts[@]}" --script "$script" 2>&1)
+if [ "$(tail -n 1 <<<"$out")" = 2 ]; then
+	echo "ok: exec --script                    -> the request and the reply logged"
+else
+	printf 'FAILED: exec --script\n%s\n' "$out"
+	fail=1
+fi
+
+# One clear line and a non-zero exit for each kind of bad input.
+expect_error() {
+	local what=$1 want=$2 out rc
+	shift 2
+	out=$("$@" 2>&1 </dev/null)
+	rc=$?
+	if [ "$rc" -ne 0 ] && [ "$(wc -l <<<"$out")" -eq 1 ] && grep -qF -- "$want" <<<"$out"; then
+		printf 'ok: %-32s -> exit %d: %s\n' "$what" "$rc" "$out"
+	else
+		printf 'FAILED: %s (exit %d)\n%s\n' "$what" "$rc" "$out"
+		fail=1
+	fi
+}
+kernel=${opts[1]}
+module=${opts[3]}
+expect_error "a script that does not exist" "does not exist" \
+	"$bin" exec "${opts[@]}" --script /nonexistent/script.sh
+expect_error "no kernel image" "no kernel image at /nonexistent" \
+	"$bin" exec --kernel /nonexistent --module "$module" -- true
+# The module's vermagic names another kernel release (same length, patched).
+release=$(strings "$module" | sed -n 's/^vermagic=\([^ ]*\) .*/\1/p')
+other=$(sed 's/.$/X/' <<<"$release")
+sed "s/vermagic=$release /vermagic=$other /" "$module" >"$script.ko"
+expect_error "a module for another kernel" "was built for kernel '$other'" \
+	"$bin" exec --kernel "$kernel" --module "$script.ko" -- true
+expect_error "no QEMU" "QEMU not found" \
+	env QEMU=/nonexistent/qemu "$bin" exec "${opts[@]}" -- true
+expect_error "an unknown option" "unknown option '--frob'" "$bin" test --frob
+expect_error "an unknown command" "unknown command 'frob'" "$bin" frob
+for cmd in run test exec shell; do
+	if "$bin" "$cmd" --help | head -n 1 | grep -q "^Usage: nsfilter-lab $cmd"; then
+		echo "ok: $cmd --help"
+	else
+		echo "FAILED: $cmd --help"
+		fail=1
+	fi
+done
+exit $fail
