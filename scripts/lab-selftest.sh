@@ -48,6 +48,28 @@ else
 	fail=1
 fi
 
+# shell: type at the prompt as a user would; the commands run with the module
+# loaded, and 'exit' stops the VM. Each wait is bounded.
+read_until() { # PATTERN SECONDS: read the shell's output until PATTERN
+	local want=$1 deadline=$((SECONDS + $2)) c
+	while [[ $seen != *"$want"* ]]; do
+		((SECONDS < deadline)) || return 1
+		IFS= read -r -t 1 -N 1 c <&"${SH[0]}" && seen+=$c
+	done
+}
+seen=""
+coproc SH { "$bin" shell "${opts[@]}" 2>&1; }
+if read_until "nsfilter-lab# " 90; then
+	printf '%s\n' 'echo shell-$((6 * 7))-$(grep -c "^nsfilter " /proc/modules)' 'exit' >&"${SH[1]}"
+fi
+if read_until "shell-42-1" 30 && wait "$SH_PID"; then
+	echo "ok: shell                            -> prompt, command with the module loaded, exit"
+else
+	printf 'FAILED: shell\n%s\n' "$seen"
+	kill "$SH_PID" 2>/dev/null
+	fail=1
+fi
+
 # One clear line and a non-zero exit for each kind of bad input.
 expect_error() {
 	local what=$1 want=$2 out rc

@@ -274,6 +274,14 @@ const SUITE: &[Test] = &[
         run: test_lwn,
     },
     Test {
+        name: "bridge_lab",
+        run: test_bridge,
+    },
+    Test {
+        name: "ipip_tunnel_lab",
+        run: test_ipip,
+    },
+    Test {
         name: "namespace_lifecycle",
         run: test_namespace_lifecycle,
     },
@@ -309,7 +317,7 @@ fn run_suite(filter: &str) -> i32 {
         let result = Ctx::new().and_then(|mut ctx| {
             let r = (test.run)(&mut ctx);
             // Leave a clean VM for the next test whatever happened.
-            let _ = sh("ip -all netns delete; ip link del veth0 2>/dev/null; true");
+            let _ = clean_up();
             if fs::read_to_string("/proc/modules").is_ok_and(|m| m.contains("nsfilter ")) {
                 let _ = rmmod();
             }
@@ -466,11 +474,94 @@ fn lab_lwn(ctx: &mut Ctx) -> GuestResult {
     ])
 }
 
+/// Seed 000's bridge lab: namespaces ba and bb on the initial namespace's
+/// bridge br0. The bridge forwards at layer 2, so ba-to-bb traffic enters
+/// only bb (the initial namespace logs nothing); traffic to br0's own
+/// address enters the initial namespace.
+fn lab_bridge(ctx: &mut Ctx) -> GuestResult {
+    sh("ip netns add ba && ip netns add bb && \
+        ip link add br0 type bridge && ip addr add 10.2.0.254/24 dev br0 && ip link set br0 up && \
+        for n in a b; do \
+          ip link add veth-$n type veth peer name br-$n && ip link set veth-$n netns b$n && \
+          ip link set br-$n master br0 && ip link set br-$n up && \
+          ip netns exec b$n ip link set veth-$n up || exit 1; \
+        done && \
+        ip netns exec ba ip addr add 10.2.0.1/24 dev veth-a && \
+        ip netns exec bb ip addr add 10.2.0.2/24 dev veth-b")?;
+    let (init, ba, bb) = (
+        ns_inode("/proc/1/ns/net")?,
+        ns_inode("/run/netns/ba")?,
+        ns_inode("/run/netns/bb")?,
+    );
+    sh("ip netns exec ba ping -c 1 -W 5 10.2.0.2")?;
+    let seen = ctx.nsfilter_lines();
+    let leaked: Vec<&String> = seen
+        .iter()
+        .filter(|l| {
+            l.starts_with(&format!("nsfilter: NETNS={init} ")) && l.contains("DST=10.2.0.2 ")
+        })
+        .collect();
+    if !leaked.is_empty() {
+        return Err(format!(
+            "bridged traffic logged in the initial namespace: {leaked:?}"
+        ));
+    }
+    sh("ip netns exec ba ping -c 1 -W 5 10.2.0.254")?;
+    let icmp = "LEN=84 TTL=64 ID=# DF PROTO=ICMP TYPE=8 CODE=0 ID=# SEQ=0";
+    ctx.expect(&[
+        &format!("nsfilter: NETNS={bb} IN=veth-b SRC=10.2.0.1 DST=10.2.0.2 {icmp}"),
+        &format!("nsfilter: NETNS={ba} IN=veth-a SRC=10.2.0.2 DST=10.2.0.1 LEN=84 TTL=64 ID=# PROTO=ICMP TYPE=0 CODE=0 ID=# SEQ=0"),
+        &format!("nsfilter: NETNS={init} IN=br0 SRC=10.2.0.1 DST=10.2.0.254 {icmp}"),
+    ])
+}
+
+/// Seed 000's IPIP lab: namespaces t1 and t2 joined by veth u1-u2
+/// (10.3.0.1-.2), with an IPIP tunnel tun1-tun2 (172.16.1.1-.2) over it.
+/// Each tunnelled packet enters the receiver twice: the outer packet
+/// (protocol 4) on the veth, then the inner one on the tunnel device.
+fn lab_ipip(ctx: &mut Ctx) -> GuestResult {
+    sh("ip netns add t1 && ip netns add t2 && \
+        ip link add u1 type veth peer name u2 && ip link set u1 netns t1 && ip link set u2 netns t2 && \
+        ip netns exec t1 ip addr add 10.3.0.1/24 dev u1 && ip netns exec t2 ip addr add 10.3.0.2/24 dev u2 && \
+        ip netns exec t1 ip link set u1 up && ip netns exec t2 ip link set u2 up && \
+        ip netns exec t1 ip tunnel add tun1 mode ipip local 10.3.0.1 remote 10.3.0.2 && \
+        ip netns exec t2 ip tunnel add tun2 mode ipip local 10.3.0.2 remote 10.3.0.1 && \
+        ip netns exec t1 ip addr add 172.16.1.1 peer 172.16.1.2 dev tun1 && \
+        ip netns exec t2 ip addr add 172.16.1.2 peer 172.16.1.1 dev tun2 && \
+        ip netns exec t1 ip link set tun1 up && ip netns exec t2 ip link set tun2 up")?;
+    let (t1, t2) = (ns_inode("/run/netns/t1")?, ns_inode("/run/netns/t2")?);
+    sh("ip netns exec t1 ping -c 1 -W 5 172.16.1.2")?;
+    ctx.expect(&[
+        &format!("nsfilter: NETNS={t2} IN=u2 SRC=10.3.0.1 DST=10.3.0.2 LEN=104 TTL=64 ID=# DF PROTO=4"),
+        &format!("nsfilter: NETNS={t2} IN=tun2 SRC=172.16.1.1 DST=172.16.1.2 LEN=84 TTL=64 ID=# DF PROTO=ICMP TYPE=8 CODE=0 ID=# SEQ=0"),
+        &format!("nsfilter: NETNS={t1} IN=u1 SRC=10.3.0.2 DST=10.3.0.1 LEN=104 TTL=64 ID=# DF PROTO=4"),
+        &format!("nsfilter: NETNS={t1} IN=tun1 SRC=172.16.1.2 DST=172.16.1.1 LEN=84 TTL=64 ID=# PROTO=ICMP TYPE=0 CODE=0 ID=# SEQ=0"),
+    ])
+}
+
+fn test_bridge(ctx: &mut Ctx) -> GuestResult {
+    ctx.load()?;
+    lab_bridge(ctx)?;
+    ctx.unload()
+}
+
+fn test_ipip(ctx: &mut Ctx) -> GuestResult {
+    ctx.load()?;
+    lab_ipip(ctx)?;
+    ctx.unload()
+}
+
 /// The LWN lab as a test: both namespaces log, each with its own inode.
 fn test_lwn(ctx: &mut Ctx) -> GuestResult {
     ctx.load()?;
     lab_lwn(ctx)?;
     ctx.unload()
+}
+
+/// Removes what the labs leave in the initial namespace and every named one.
+fn clean_up() -> GuestResult {
+    sh("ip -all netns delete; ip link del veth0 2>/dev/null; ip link del br0 2>/dev/null; true")
+        .map(drop)
 }
 
 /// Names of the namespaces that exist now, by inode (`init` for the first).
@@ -528,7 +619,7 @@ fn lesson() -> GuestResult {
     ctx.load()?;
     println!("  {LOADED_LINE}");
     type Lab = fn(&mut Ctx) -> GuestResult;
-    let labs: [(&str, &str, Lab); 2] = [
+    let labs: [(&str, &str, Lab); 4] = [
         (
             "Seed 001: two namespaces joined by a veth pair",
             "netns0 (vnet0 192.168.0.2) <-> netns1 (vnet1 192.168.0.3); ping, UDP 40000->5353, TCP ->8080",
@@ -539,13 +630,25 @@ fn lesson() -> GuestResult {
             "init (veth0 10.1.1.2/24) <-> netns1 (veth1 10.1.1.1/24); ping both ways",
             lab_lwn,
         ),
+        (
+            "Seed 000: two namespaces on a bridge",
+            "ba (10.2.0.1) and bb (10.2.0.2) on br0 (10.2.0.254) in init; ping bb, then br0.\n  \
+             The bridge forwards at layer 2: init logs only what is addressed to br0.",
+            lab_bridge,
+        ),
+        (
+            "Seed 000: an IPIP tunnel between two namespaces",
+            "t1 (u1 10.3.0.1, tun1 172.16.1.1) <-> t2 (u2 10.3.0.2, tun2 172.16.1.2); ping over the tunnel.\n  \
+             Each packet enters twice: outer (PROTO=4) on the veth, inner on the tunnel.",
+            lab_ipip,
+        ),
     ];
     for (title, what, lab) in labs {
         println!("\n== {title}\n  {what}");
         ctx.mark();
         lab(&mut ctx)?;
         print_by_namespace(&mut ctx);
-        sh("ip -all netns delete; ip link del veth0 2>/dev/null; true")?;
+        clean_up()?;
     }
     println!("\n== Unloading nsfilter");
     ctx.unload()?;
