@@ -5,6 +5,7 @@
 #   make test    set up if needed, run the host tests and the VM suite
 #   make check   formatting and lints (rustfmt, clippy, CLIPPY=1 module build)
 #   make         build nsfilter.ko against KDIR (default: the cached lab kernel)
+#   make rust-analyzer   write rust-project.json for IDE support of rust/
 #   make clean   remove every build product of this folder
 #
 # Variables: KDIR (kernel build tree), KERNEL (lab kernel variant, default lab),
@@ -32,7 +33,7 @@ KMAKE = $(MAKE) -C "$(KDIR)" M="$(CURDIR)" LLVM=$(LLVM) BINDGEN="$(BINDGEN)"
 # What the lab VM boots and loads.
 LAB_ARGS = --kernel "$(KDIR)/arch/x86/boot/bzImage" --module "$(CURDIR)/nsfilter.ko"
 
-.PHONY: module setup kernel lab run test check clean
+.PHONY: module setup kernel lab run test check clean rust-analyzer
 
 setup:
 	@scripts/setup.sh
@@ -61,6 +62,7 @@ test: kernel
 	@$(MAKE) --no-print-directory module lab
 	$(LAB) test $(LAB_ARGS)
 	scripts/lab-selftest.sh $(LAB) $(LAB_ARGS)
+	scripts/readme-labs.sh $(LAB) $(LAB_ARGS)
 
 check: kernel
 	$(CARGO) fmt --manifest-path $(LAB_MANIFEST) -- --check
@@ -69,9 +71,14 @@ check: kernel
 	@$(MAKE) --no-print-directory clean-module
 	$(KMAKE) CLIPPY=1 KRUSTFLAGS=-Dwarnings KCFLAGS=-Werror modules
 
+# rust-project.json for editing rust/ with rust-analyzer (IDE support).
+rust-analyzer: kernel
+	@$(MAKE) --no-print-directory module
+	@scripts/rust-analyzer.sh "$(KDIR)"
+
 clean-module:
 	@if [ -f "$(KDIR)/Makefile" ]; then $(KMAKE) clean >/dev/null; fi
 	@rm -f rust/bindings_generated.rs rust/.bindings_generated.rs.*
 
 clean: clean-module
-	@rm -rf userspace/target
+	@rm -rf userspace/target rust-project.json

@@ -473,3 +473,35 @@ fn random_and_mutated_packets_never_panic_and_read_nothing_past_the_end() {
         );
     }
 }
+
+/// The README's "one example per protocol" lines are exactly what the
+/// formatter prints for these packets, so the documented format stays true.
+#[test]
+fn readme_examples_are_what_the_module_prints() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let block = readme
+        .split("One example per protocol")
+        .nth(1)
+        .and_then(|rest| rest.split("```text\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README's example block");
+    let mut udp = ipv4(17, &ports(40000, 5353, 8));
+    udp.resize(84, 0);
+    udp[2..4].copy_from_slice(&84u16.to_be_bytes());
+    let printed = [
+        line(Family::Ipv4, &udp),
+        line(Family::Ipv4, &ipv4(6, &tcp(40000, 80, 0x02))),
+        line(Family::Ipv4, &ipv4(136, &ports(7, 8, 8))),
+        line(Family::Ipv4, &ipv4(132, &ports(9, 10, 12))),
+        line(Family::Ipv4, &ipv4(1, &icmp(8, 77, 3))),
+        line(Family::Ipv6, &ipv6(58, &icmp(128, 5, 6))),
+        line(Family::Ipv6, &ipv6(17, &ports(40000, 53, 8))),
+        line(Family::Ipv4, &ipv4(6, &tcp(40000, 80, 2)[..10])),
+    ];
+    let shown: Vec<&str> = block.lines().collect();
+    assert_eq!(
+        shown,
+        printed.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}
