@@ -4,6 +4,7 @@
 #   make run     set up if needed, boot the lab VM and show the per-namespace log
 #   make test    set up if needed, run the host tests and the VM suite
 #   make check   formatting and lints (rustfmt, clippy, CLIPPY=1 module build)
+#   make stress  the reliability tests at full size on the debug kernel
 #   make         build nsfilter.ko against KDIR (default: the cached lab kernel)
 #   make rust-analyzer   write rust-project.json for IDE support of rust/
 #   make clean   remove every build product of this folder
@@ -33,7 +34,7 @@ KMAKE = $(MAKE) -C "$(KDIR)" M="$(CURDIR)" LLVM=$(LLVM) BINDGEN="$(BINDGEN)"
 # What the lab VM boots and loads.
 LAB_ARGS = --kernel "$(KDIR)/arch/x86/boot/bzImage" --module "$(CURDIR)/nsfilter.ko"
 
-.PHONY: module setup kernel lab run test check clean rust-analyzer
+.PHONY: module setup kernel lab run test stress stress-run check clean rust-analyzer
 
 setup:
 	@scripts/setup.sh
@@ -63,6 +64,15 @@ test: kernel
 	$(LAB) test $(LAB_ARGS)
 	scripts/lab-selftest.sh $(LAB) $(LAB_ARGS)
 	scripts/readme-labs.sh $(LAB) $(LAB_ARGS)
+
+# The reliability tests at full size on the debug kernel (KASAN, lockdep,
+# kmemleak, panic_on_warn): built once into the cache like the lab kernel.
+stress:
+	@$(MAKE) --no-print-directory KERNEL=debug stress-run
+
+stress-run: kernel
+	@$(MAKE) --no-print-directory module lab
+	$(LAB) test --stress $(LAB_ARGS)
 
 check: kernel
 	$(CARGO) fmt --manifest-path $(LAB_MANIFEST) -- --check

@@ -4,11 +4,12 @@
 # Usage: scripts/kernel.sh kdir  [VARIANT]   print the build folder (KDIR), build nothing
 #        scripts/kernel.sh build [VARIANT]   build it unless the cache has it, print KDIR
 #
-# VARIANT is the config fragment scripts/VARIANT.config merged onto tinyconfig
-# (default: lab). The source is $KSRC, a kernel tarball or source folder
+# VARIANT names a config fragment: scripts/lab.config is merged onto
+# tinyconfig, and for another VARIANT (e.g. debug) scripts/VARIANT.config is
+# merged on top of it. The source is $KSRC, a kernel tarball or source folder
 # (default: Debian's /usr/src/linux-source-6.12.tar.xz).
 #
-# The cache entry is keyed by the source, the fragment, this script and the
+# The cache entry is keyed by the source, the fragments, RECIPE below and the
 # toolchain versions, so any change to them builds a new kernel and nothing
 # else does. An entry is complete only once its marker file is written, last.
 set -euo pipefail
@@ -17,10 +18,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/common.sh
 . "$here/common.sh"
 
+# Bump when the build steps below change in a way that changes the kernel.
+RECIPE=2
+
 action=${1:-}
 variant=${2:-lab}
 ksrc=${KSRC:-$DEFAULT_KSRC}
 fragment=$here/$variant.config
+fragments=("$here/lab.config")
+[ "$variant" = lab ] || fragments+=("$fragment")
 
 case "$action" in
 kdir | build) ;;
@@ -58,7 +64,8 @@ source_id() {
 
 key=$({
 	source_id
-	cat "$fragment" "$here/kernel.sh"
+	cat "${fragments[@]}"
+	echo "recipe $RECIPE"
 	rustc -vV
 	"clang$LLVM_SUFFIX" --version 2>/dev/null || echo "no clang$LLVM_SUFFIX"
 	echo "bindgen $BINDGEN_VERSION LLVM=$LLVM"
@@ -102,15 +109,22 @@ if ! kmake rustavailable >"$entry/rustavailable.log" 2>&1; then
 	die "the kernel says Rust is not available with this toolchain (see above)"
 fi
 kmake tinyconfig >/dev/null
-"$src/scripts/kconfig/merge_config.sh" -m -O "$kdir" "$kdir/.config" "$fragment" >/dev/null
+"$src/scripts/kconfig/merge_config.sh" -m -O "$kdir" "$kdir/.config" "${fragments[@]}" >/dev/null
 kmake olddefconfig >/dev/null
 
 # A fragment line that olddefconfig dropped means a dependency is missing:
 # name it now rather than fail obscurely later.
 lost=()
 while IFS= read -r line; do
-	case "$line" in CONFIG_*=*) grep -qxF "$line" "$kdir/.config" || lost+=("$line") ;; esac
-done <"$fragment"
+	case "$line" in
+	CONFIG_*=*) grep -qxF "$line" "$kdir/.config" || lost+=("$line") ;;
+	"# CONFIG_"*" is not set")
+		option=${line#\# }
+		option=${option%% *}
+		! grep -q "^$option=[ym]" "$kdir/.config" || lost+=("$line")
+		;;
+	esac
+done < <(cat "${fragments[@]}")
 ((${#lost[@]} == 0)) || die "these options did not survive olddefconfig: ${lost[*]}"
 
 say "compiling bzImage and modules"

@@ -15,7 +15,8 @@ Usage: nsfilter-lab <COMMAND> [OPTIONS]   (nsfilter-lab <COMMAND> --help for one
 
 Commands:
   run                     the lesson: seed labs in the VM, nsfilter's lines by namespace
-  test [--filter NAME]    run the VM test suite (KTAP), or the tests whose name contains NAME
+  test [--filter NAME]    run the VM test suite (KTAP), or the tests whose name contains NAME;
+                          --stress runs the reliability tests at full size
   exec [OPTIONS] -- CMD   run CMD in the VM with nsfilter loaded; exit with its status
   exec --script FILE      run a shell script in the VM the same way
   shell                   an interactive shell in the VM, nsfilter loaded; Ctrl-D leaves
@@ -26,7 +27,7 @@ Options:
   --module PATH           nsfilter.ko to load
   --no-module             do not load the module (exec)
   --add HOST[:GUEST]      copy a file or folder into the VM (repeatable)
-  --timeout SECONDS       stop the VM after this long (default: test 300, exec 120)
+  --timeout SECONDS       stop the VM after this long (default: test 600, --stress 3600, exec 120)
   --keep                  keep the console log and initramfs, and print their paths
 
 Environment: NSFILTER_ACCEL=kvm|tcg forces the accelerator; QEMU names the
@@ -40,9 +41,11 @@ fn command_help(command: &str) -> Option<&'static str> {
                   Boots the lab VM, builds the seed labs (two namespaces over veth, the LWN lab,\n\
                   a bridge, an IPIP tunnel), loads nsfilter, sends ping/UDP/TCP, and prints\n\
                   nsfilter's lines grouped by namespace with /proc/net/nsfilter for each.\n",
-        "test" => "Usage: nsfilter-lab test [--filter NAME] [--kernel PATH] [--module PATH] [--timeout S] [--keep]\n\n\
+        "test" => "Usage: nsfilter-lab test [--filter NAME] [--stress] [--kernel PATH] [--module PATH] [--timeout S] [--keep]\n\n\
                    Runs the VM test suite, or the tests whose name contains NAME. Prints KTAP\n\
-                   and a summary; exits non-zero if a test failed or crashed or never reported.\n",
+                   and a summary; exits non-zero if a test failed or crashed or never reported.\n\
+                   --stress runs the reliability tests at full size (100,000 fuzzed packets,\n\
+                   1,000 namespaces, 100 load/unload cycles) instead of the quick sizes.\n",
         "exec" => "Usage: nsfilter-lab exec [--no-module] [--add HOST[:GUEST]]... [--kernel PATH] [--module PATH] -- CMD...\n       \
                    nsfilter-lab exec --script FILE [same options]\n\n\
                    Runs CMD (a shell command line) or the shell script FILE in the VM with\n\
@@ -81,6 +84,8 @@ pub struct Options {
     pub script: Option<PathBuf>,
     /// `--help` was given.
     pub help: bool,
+    /// Run the reliability tests at full size.
+    pub stress: bool,
 }
 
 /// Parses the command line (without the program name).
@@ -102,6 +107,7 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
         exec: Vec::new(),
         script: None,
         help: false,
+        stress: false,
     };
     let value = |flag: &str, v: Option<&String>| {
         v.cloned()
@@ -113,6 +119,7 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
             "--module" => o.module = Some(value(arg, it.next())?.into()),
             "--no-module" => o.no_module = true,
             "--help" | "-h" => o.help = true,
+            "--stress" => o.stress = true,
             "--script" => o.script = Some(value(arg, it.next())?.into()),
             "--keep" => o.keep = true,
             "--filter" => o.filter = value(arg, it.next())?,
@@ -176,9 +183,11 @@ pub fn main(args: &[String]) -> Result<i32> {
 }
 
 fn test(o: &Options) -> Result<i32> {
-    let args = vec!["test".to_string(), o.filter.clone()];
+    let scale = if o.stress { "stress" } else { "quick" };
+    let args = vec!["test".to_string(), o.filter.clone(), scale.to_string()];
     let started = Instant::now();
-    let (outcome, v) = boot(o, args, Duration::from_secs(300), |line| {
+    let default_timeout = Duration::from_secs(if o.stress { 3600 } else { 600 });
+    let (outcome, v) = boot(o, args, default_timeout, |line| {
         if is_ktap(line) {
             println!("{line}");
         }

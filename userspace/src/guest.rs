@@ -60,7 +60,14 @@ fn forward_kernel_warnings() {
 
 fn dispatch(args: &[&str]) -> GuestResult<i32> {
     match args.first().copied() {
-        Some("test") => Ok(run_suite(args.get(1).copied().unwrap_or(""))),
+        Some("test") => {
+            let scale = if args.get(2) == Some(&"stress") {
+                &STRESS
+            } else {
+                &QUICK
+            };
+            Ok(run_suite(args.get(1).copied().unwrap_or(""), scale))
+        }
         Some("run") => lesson().map(|()| 0),
         Some("exec") => exec(&args[1..]),
         Some("shell") => shell(&args[1..]),
@@ -179,15 +186,41 @@ pub fn in_netns<T: Send + 'static>(
     .map_err(|e| format!("in namespace {path}: {e}"))
 }
 
+/// The sizes of the reliability tests.
+pub struct Scale {
+    /// Packets the fuzz test injects.
+    fuzz_packets: usize,
+    /// Namespaces the churn test creates and destroys.
+    churn_namespaces: usize,
+    /// insmod/rmmod cycles under a flood.
+    load_cycles: usize,
+}
+
+/// `make test`: well inside CI's time.
+const QUICK: Scale = Scale {
+    fuzz_packets: 20_000,
+    churn_namespaces: 200,
+    load_cycles: 20,
+};
+
+/// `make stress`: the full sizes.
+const STRESS: Scale = Scale {
+    fuzz_packets: 100_000,
+    churn_namespaces: 1000,
+    load_cycles: 100,
+};
+
 /// The state a test runs with: the kernel log since the test began.
 pub struct Ctx {
     kmsg: Kmsg,
+    scale: &'static Scale,
 }
 
 impl Ctx {
-    fn new() -> GuestResult<Self> {
+    fn new(scale: &'static Scale) -> GuestResult<Self> {
         Ok(Self {
             kmsg: Kmsg::open().map_err(|e| format!("failed to open /dev/kmsg: {e}"))?,
+            scale,
         })
     }
 
@@ -305,16 +338,32 @@ const SUITE: &[Test] = &[
         name: "proc_counters_per_namespace",
         run: test_proc_counters,
     },
+    Test {
+        name: "bad_parameters",
+        run: test_bad_parameters,
+    },
+    Test {
+        name: "fuzz_injected_packets",
+        run: test_fuzz,
+    },
+    Test {
+        name: "namespace_churn",
+        run: test_churn,
+    },
+    Test {
+        name: "load_unload_under_flood",
+        run: test_load_unload_flood,
+    },
 ];
 
 /// Runs the tests whose name contains `filter`, printing KTAP.
-fn run_suite(filter: &str) -> i32 {
+fn run_suite(filter: &str, scale: &'static Scale) -> i32 {
     let tests: Vec<&Test> = SUITE.iter().filter(|t| t.name.contains(filter)).collect();
     println!("KTAP version 1");
     println!("1..{}", tests.len());
     let mut failed = 0;
     for (i, test) in tests.iter().enumerate() {
-        let result = Ctx::new().and_then(|mut ctx| {
+        let result = Ctx::new(scale).and_then(|mut ctx| {
             let r = (test.run)(&mut ctx);
             // Leave a clean VM for the next test whatever happened.
             let _ = clean_up();
@@ -614,7 +663,7 @@ fn print_by_namespace(ctx: &mut Ctx) {
 /// The lesson behind `make run`: the seed labs, one after the other, with the
 /// lines each namespace logged.
 fn lesson() -> GuestResult {
-    let mut ctx = Ctx::new()?;
+    let mut ctx = Ctx::new(&QUICK)?;
     println!("== Loading nsfilter");
     ctx.load()?;
     println!("  {LOADED_LINE}");
@@ -1252,6 +1301,392 @@ fn test_proc_counters(ctx: &mut Ctx) -> GuestResult {
     ctx.unload()?;
     if fs::metadata("/proc/net/nsfilter").is_ok() {
         return Err("/proc/net/nsfilter still exists after rmmod".into());
+    }
+    Ok(())
+}
+
+/// The parameters' values, in order, as sysfs shows them.
+fn all_params() -> GuestResult<Vec<String>> {
+    [
+        "enabled",
+        "log_rate",
+        "log_burst",
+        "protocols",
+        "ports",
+        "netns",
+    ]
+    .iter()
+    .map(|p| param_read(p))
+    .collect()
+}
+
+/// Every parameter given out-of-range, malformed and oversized values, at
+/// insmod (the module does not load) and through sysfs (refused, nothing
+/// changes), each refusal with exactly one line.
+fn test_bad_parameters(ctx: &mut Ctx) -> GuestResult {
+    let huge_digits = "9".repeat(5000);
+    let huge_text = "a".repeat(5000);
+    let many: Vec<String> = (1..=17).map(|n| n.to_string()).collect();
+    let many = many.join(",");
+    let numbers: Vec<&str> = vec![
+        "",
+        "0",
+        "-1",
+        "1000001",
+        "4294967296",
+        "99999999999999999999",
+        "1e3",
+        "0x10",
+        "12abc",
+        " 5 5",
+        &huge_digits,
+    ];
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (
+            "enabled",
+            vec!["", "2", "maybe", "yess", "-1", "Y,N", &huge_text],
+        ),
+        ("log_rate", numbers.clone()),
+        ("log_burst", numbers),
+        (
+            "protocols",
+            vec!["gre", "tcp;udp", "ip", "tcp udp", "\u{e9}", &huge_text],
+        ),
+        (
+            "ports",
+            vec![
+                "0",
+                "65536",
+                "-1",
+                "http",
+                "1-5",
+                &many,
+                &huge_digits,
+                "80 443",
+            ],
+        ),
+        (
+            "netns",
+            vec!["0", "-1", "4294967296", "abc", &many, &huge_text],
+        ),
+    ];
+    // At insmod: refused, not loaded, one line each.
+    for (name, values) in &cases {
+        for value in values {
+            ctx.mark();
+            // Double quotes inside the module arguments keep a value with
+            // spaces whole (the kernel splits arguments at spaces).
+            let arg = format!("'{name}=\"{value}\"'");
+            if insmod_with(&arg).is_ok() {
+                let _ = rmmod();
+                return Err(format!("insmod {} accepted", &arg[..arg.len().min(60)]));
+            }
+            // One line from nsfilter for each load attempt: busybox's insmod
+            // makes two (finit_module, then init_module).
+            let _ = ctx.kmsg.poll();
+            let said = ctx
+                .kmsg
+                .seen
+                .iter()
+                .filter(|l| {
+                    l.starts_with(&format!("nsfilter: invalid value for parameter {name}: "))
+                })
+                .count();
+            if !(1..=2).contains(&said) {
+                return Err(format!(
+                    "insmod {name}=<{} bytes>: {said} lines said why",
+                    value.len()
+                ));
+            }
+        }
+    }
+    if fs::read_to_string("/proc/modules").is_ok_and(|m| m.contains("nsfilter ")) {
+        return Err("nsfilter is loaded after refused insmods".into());
+    }
+    // Through sysfs, on a loaded module with non-default values.
+    ctx.load_with("log_rate=7 log_burst=9 protocols=udp ports=53 netns=4026531840 enabled=0")?;
+    let before = all_params()?;
+    for (name, values) in &cases {
+        for value in values {
+            match param_write(name, value) {
+                Err(e) if e.contains("Invalid argument") => {}
+                other => {
+                    return Err(format!(
+                        "{name}=<{} bytes>: {other:?}, not EINVAL",
+                        value.len()
+                    ))
+                }
+            }
+        }
+    }
+    let after = all_params()?;
+    if before != after {
+        return Err(format!(
+            "refused writes changed the parameters: {before:?} -> {after:?}"
+        ));
+    }
+    ctx.unload()
+}
+
+/// Packets injected from a deterministic seed (random bytes and mutated valid
+/// frames) into a veth: the kernel survives (the verdict), the counters add
+/// up, the malformed counter equals the malformed lines logged, and a valid
+/// packet afterwards is still logged. IPv6 stays on in the receiver: with it
+/// off, `ipv6_rcv()` would drop every IPv6 frame before the hook.
+fn test_fuzz(ctx: &mut Ctx) -> GuestResult {
+    const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
+    const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
+    let total = ctx.scale.fuzz_packets;
+    // Phase 1, the bulk: everything parsed and counted, nothing logged.
+    ctx.load_with("enabled=0")?;
+    sh("ip netns add fz0 && ip netns add fz1 && \
+        ip link add fz0v address 02:00:00:00:00:01 type veth peer name fz1v address 02:00:00:00:00:02 && \
+        ip link set fz0v netns fz0 && ip link set fz1v netns fz1 && \
+        ip netns exec fz1 ip addr add 10.9.0.2/24 dev fz1v && \
+        ip netns exec fz0 ip addr add 10.9.0.1/24 dev fz0v && \
+        ip netns exec fz0 ip link set fz0v up && ip netns exec fz1 ip link set fz1v up")?;
+    let inject = |count: usize, seed: u64| {
+        in_netns(Some("fz0"), move || {
+            let sock = sys::PacketSocket::open("fz0v")?;
+            let mut rng = crate::fuzz::Rng::new(seed);
+            for _ in 0..count {
+                sock.send(&crate::fuzz::frame(&mut rng, MAC_B, MAC_A))?;
+            }
+            Ok(())
+        })
+    };
+    inject(total, 0x6e73_6669_6c74_6572)?;
+    let c = proc_counters("fz1")?;
+    let packets = counter(&c, "packets_ipv4")? + counter(&c, "packets_ipv6")?;
+    let by_proto: u64 = ["tcp", "udp", "udplite", "sctp", "icmp", "icmpv6", "other"]
+        .iter()
+        .map(|n| counter(&c, n))
+        .sum::<GuestResult<u64>>()?;
+    let malformed = counter(&c, "malformed")?;
+    println!("# fuzz: injected {total}, reached the hook {packets}, malformed {malformed}");
+    if by_proto != packets
+        || counter(&c, "filtered")? != packets
+        || malformed > packets
+        || packets as usize > total
+    {
+        return Err(format!(
+            "counters do not add up after {total} injected: {c:?}"
+        ));
+    }
+    if packets == 0 || malformed == 0 {
+        return Err(format!(
+            "the fuzzer did not reach the hook with malformed packets: {c:?}"
+        ));
+    }
+    // Phase 2: the same kind of packets, logged without a rate limit; the
+    // malformed counter must equal the malformed lines.
+    param_write("log_rate", "1000000")?;
+    param_write("log_burst", "1000000")?;
+    param_write("enabled", "1")?;
+    let fz1 = ns_inode("/run/netns/fz1")?;
+    let before = proc_counters("fz1")?;
+    ctx.mark();
+    for batch in 0..10u64 {
+        inject(200, 0x1234 + batch)?;
+        let _ = ctx.kmsg.poll();
+    }
+    let after = proc_counters("fz1")?;
+    let delta = |n: &str| -> GuestResult<u64> { Ok(counter(&after, n)? - counter(&before, n)?) };
+    let tag = format!("nsfilter: NETNS={fz1} ");
+    let lines: Vec<&String> = ctx
+        .kmsg
+        .seen
+        .iter()
+        .filter(|l| l.starts_with(&tag))
+        .collect();
+    let malformed_lines = lines
+        .iter()
+        .filter(|l| {
+            l.ends_with(" TRUNCATED") || l.ends_with(" INVALID") || l.contains(" INCOMPLETE [")
+        })
+        .count() as u64;
+    if delta("logged")? != lines.len() as u64 || delta("malformed")? != malformed_lines {
+        return Err(format!(
+            "logged {} vs {} lines; malformed {} vs {} lines",
+            delta("logged")?,
+            lines.len(),
+            delta("malformed")?,
+            malformed_lines
+        ));
+    }
+    udp_logged(ctx, ("fz0", "fz1", 9), 40000, 7000).and_then(|logged| {
+        if logged {
+            Ok(())
+        } else {
+            Err("a valid packet after the fuzzing was not logged".into())
+        }
+    })?;
+    ctx.unload()
+}
+
+/// Namespaces created and destroyed in parallel while insmod/rmmod loop in
+/// another thread and traffic flows: no crash (the verdict), no leak (a
+/// kmemleak scan, on kernels that have it), no hook left after the last rmmod.
+fn test_churn(ctx: &mut Ctx) -> GuestResult {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let total = ctx.scale.churn_namespaces;
+    quiet_pair("ca", "cb", 50)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    // Traffic between two namespaces for the whole test.
+    let traffic = {
+        let stop = stop.clone();
+        let tx = in_netns(Some("ca"), || UdpSocket::bind("10.50.0.1:9000"))?;
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = tx.send_to(b"churn", "10.50.0.2:9000");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    // insmod/rmmod in a loop.
+    let cycles = Arc::new(AtomicUsize::new(0));
+    let loader = {
+        let (stop, cycles) = (stop.clone(), cycles.clone());
+        std::thread::spawn(move || -> GuestResult {
+            while !stop.load(Ordering::Relaxed) {
+                insmod()?;
+                rmmod()?;
+                cycles.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        })
+    };
+    // Four threads, each making namespaces that die with their thread; every
+    // tenth gets its loopback up and a datagram sent through it.
+    let churners: Vec<_> = (0..4)
+        .map(|w| {
+            std::thread::spawn(move || -> std::io::Result<()> {
+                for i in (w..total).step_by(4) {
+                    std::thread::spawn(move || -> std::io::Result<()> {
+                        sys::new_netns()?;
+                        if i % 10 == 0 {
+                            let sock = UdpSocket::bind("127.0.0.1:0");
+                            if let Ok(sock) = sock {
+                                let _ = sock.send_to(b"x", "127.0.0.1:9");
+                            }
+                        }
+                        Ok(())
+                    })
+                    .join()
+                    .map_err(|_| std::io::Error::other("namespace thread panicked"))??;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    let mut churn_result = Ok(());
+    for c in churners {
+        let r = c
+            .join()
+            .map_err(|_| "churn thread panicked".to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        churn_result = churn_result.and(r);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let loader_result = loader
+        .join()
+        .map_err(|_| "loader thread panicked".to_string())?;
+    let _ = traffic.join();
+    churn_result.map_err(|e| format!("creating namespaces failed: {e}"))?;
+    loader_result?;
+    println!(
+        "# churn: {total} namespaces created and destroyed, {} insmod/rmmod cycles meanwhile",
+        cycles.load(Ordering::Relaxed)
+    );
+    if fs::read_to_string("/proc/modules").is_ok_and(|m| m.contains("nsfilter ")) {
+        return Err("nsfilter still loaded after the loop".into());
+    }
+    kmemleak_check()?;
+    // No hook remains: a fresh namespace's packets produce no line.
+    ctx.mark();
+    sh("ip netns add after && ip netns exec after ip link set lo up && ip netns exec after ping -c 1 -W 5 127.0.0.1")?;
+    let lines = ctx.nsfilter_lines();
+    if !lines.is_empty() {
+        return Err(format!("lines logged after the last rmmod: {lines:?}"));
+    }
+    Ok(())
+}
+
+/// On a kernel with kmemleak, scans and fails on any leak that nsfilter
+/// allocated (its backtrace names nsfilter); elsewhere it checks nothing.
+fn kmemleak_check() -> GuestResult {
+    let _ = sh("mount -t debugfs none /sys/kernel/debug 2>/dev/null; true");
+    let path = "/sys/kernel/debug/kmemleak";
+    if fs::metadata(path).is_err() {
+        return Ok(());
+    }
+    // Objects must be old enough to be reported: scan twice.
+    for _ in 0..2 {
+        fs::write(path, "scan").map_err(|e| format!("kmemleak scan: {e}"))?;
+    }
+    let report = fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+    let ours: Vec<&str> = report
+        .split("unreferenced object")
+        .filter(|r| r.contains("nsfilter"))
+        .collect();
+    println!(
+        "# kmemleak: {} suspected leaks, {} in nsfilter",
+        report.matches("unreferenced object").count(),
+        ours.len()
+    );
+    if ours.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "kmemleak reports leaks from nsfilter:\n{}",
+            ours.join("\n")
+        ))
+    }
+}
+
+/// insmod/rmmod cycles while a flood runs between two namespaces: no crash,
+/// and every cycle logs its load and its unload line.
+fn test_load_unload_flood(ctx: &mut Ctx) -> GuestResult {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let cycles = ctx.scale.load_cycles;
+    quiet_pair("la", "lb", 60)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        let tx = in_netns(Some("la"), || UdpSocket::bind("10.60.0.1:9000"))?;
+        std::thread::spawn(move || {
+            let mut sent = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if tx.send_to(b"flood", "10.60.0.2:9000").is_ok() {
+                    sent += 1;
+                }
+            }
+            sent
+        })
+    };
+    let mut result = Ok(());
+    for _ in 0..cycles {
+        result = insmod().and_then(|()| rmmod());
+        let _ = ctx.kmsg.poll();
+        if result.is_err() {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let sent = flood
+        .join()
+        .map_err(|_| "flood thread panicked".to_string())?;
+    result?;
+    let _ = ctx.kmsg.poll();
+    let loads = ctx.kmsg.seen.iter().filter(|l| *l == LOADED_LINE).count();
+    let unloads = ctx.kmsg.seen.iter().filter(|l| *l == UNLOADED_LINE).count();
+    println!("# {cycles} cycles under a flood of {sent} datagrams: {loads} load and {unloads} unload lines");
+    if loads != cycles || unloads != cycles {
+        return Err(format!(
+            "{cycles} cycles, but {loads} load and {unloads} unload lines"
+        ));
     }
     Ok(())
 }

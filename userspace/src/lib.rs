@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cpio;
 pub mod error;
 pub mod frames;
+pub mod fuzz;
 pub mod guest;
 pub mod initramfs;
 pub mod kmsg;

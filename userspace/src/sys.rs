@@ -1,5 +1,6 @@
 //! The few Linux calls std does not offer, used by the agent in the guest:
-//! `setns()` to enter a network namespace and `AF_PACKET` to inject frames.
+//! `setns()` and `unshare()` for network namespaces, and `AF_PACKET` to inject
+//! frames.
 //! This module holds all of the crate's `unsafe` code.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CString};
@@ -9,6 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 extern "C" {
     fn setns(fd: c_int, nstype: c_int) -> c_int;
+    fn unshare(flags: c_int) -> c_int;
     fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
     fn sendto(
         fd: c_int,
@@ -44,6 +46,18 @@ pub fn enter_netns(ns: &File) -> io::Result<()> {
     // SAFETY: `setns` only reads its arguments; the descriptor is open for
     // the duration of the call.
     let ret = unsafe { setns(ns.as_raw_fd(), CLONE_NEWNET) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Moves the calling thread into a new, empty network namespace. The kernel
+/// destroys it once nothing uses it, e.g. when the thread exits.
+pub fn new_netns() -> io::Result<()> {
+    // SAFETY: `unshare` only reads its argument.
+    let ret = unsafe { unshare(CLONE_NEWNET) };
     if ret == 0 {
         Ok(())
     } else {
