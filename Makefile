@@ -5,6 +5,7 @@
 #   make test    set up if needed, run the host tests and the VM suite
 #   make check   formatting and lints (rustfmt, clippy, CLIPPY=1 module build)
 #   make stress  the reliability tests at full size on the debug kernel
+#   make bench   per-packet cost against no module and a C twin; results/
 #   make         build nsfilter.ko against KDIR (default: the cached lab kernel)
 #   make rust-analyzer   write rust-project.json for IDE support of rust/
 #   make clean   remove every build product of this folder
@@ -34,7 +35,7 @@ KMAKE = $(MAKE) -C "$(KDIR)" M="$(CURDIR)" LLVM=$(LLVM) BINDGEN="$(BINDGEN)"
 # What the lab VM boots and loads.
 LAB_ARGS = --kernel "$(KDIR)/arch/x86/boot/bzImage" --module "$(CURDIR)/nsfilter.ko"
 
-.PHONY: module setup kernel lab run test stress stress-run check clean rust-analyzer
+.PHONY: module setup kernel lab run test stress stress-run bench check clean rust-analyzer
 
 setup:
 	@scripts/setup.sh
@@ -74,6 +75,14 @@ stress-run: kernel
 	@$(MAKE) --no-print-directory module lab
 	$(LAB) test --stress $(LAB_ARGS)
 
+# What nsfilter costs per packet (against no module and the C twin in
+# bench/), at scale, and the workflow's wall times; JSON in results/.
+BENCH_OUT ?= results/bench.json
+bench: kernel
+	@$(MAKE) --no-print-directory module lab
+	@$(KMAKE) M="$(CURDIR)/bench" KCFLAGS=-Werror modules >/dev/null
+	@scripts/bench.sh $(LAB) "$(KDIR)/arch/x86/boot/bzImage" "$(CURDIR)/nsfilter.ko" "$(CURDIR)/bench/nsfilter_c.ko" $(BENCH_OUT)
+
 check: kernel
 	$(CARGO) fmt --manifest-path $(LAB_MANIFEST) -- --check
 	$(CARGO) clippy --quiet --manifest-path $(LAB_MANIFEST) --all-targets -- -D warnings
@@ -87,7 +96,7 @@ rust-analyzer: kernel
 	@scripts/rust-analyzer.sh "$(KDIR)"
 
 clean-module:
-	@if [ -f "$(KDIR)/Makefile" ]; then $(KMAKE) clean >/dev/null; fi
+	@if [ -f "$(KDIR)/Makefile" ]; then $(KMAKE) clean >/dev/null; $(KMAKE) M="$(CURDIR)/bench" clean >/dev/null; fi
 	@rm -f rust/bindings_generated.rs rust/.bindings_generated.rs.*
 
 clean: clean-module

@@ -159,6 +159,16 @@ impl<const N: usize> AtomicList<N> {
         list
     }
 
+    /// Whether the list is empty or holds an item for which `matches` holds,
+    /// read in place (the packet path copies nothing).
+    fn allows(&self, matches: impl Fn(u32) -> bool) -> bool {
+        let len = (self.len.load(Ordering::Relaxed) as usize).min(N);
+        len == 0
+            || self.items[..len]
+                .iter()
+                .any(|i| matches(i.load(Ordering::Relaxed)))
+    }
+
     fn store(&self, list: &List<N>) {
         for (item, value) in self.items.iter().zip(list.as_slice()) {
             item.store(*value, Ordering::Relaxed);
@@ -227,23 +237,26 @@ impl Settings {
     }
 
     /// Whether the filters let this packet, seen in namespace `netns`, be
-    /// logged (`enabled` aside).
+    /// logged (`enabled` aside). This runs for every packet: it reads the
+    /// lists in place, under the sequence counter, and copies nothing.
     pub(crate) fn wants(&self, netns: u32, summary: &Summary) -> bool {
         let protocols = self.protocols.load(Ordering::Relaxed);
         if protocols != 0 && protocols & protocol_bit(summary) == 0 {
             return false;
         }
-        let (ports, namespaces) = self.lists();
-        if !namespaces.as_slice().is_empty() && !namespaces.as_slice().contains(&netns) {
-            return false;
+        let ports = summary.ports().map(|(s, d)| (u32::from(s), u32::from(d)));
+        loop {
+            let before = self.seq.load(Ordering::Acquire);
+            let wanted = self.netns.allows(|n| n == netns)
+                && self
+                    .ports
+                    .allows(|p| ports.is_some_and(|(s, d)| p == s || p == d));
+            fence(Ordering::Acquire);
+            if before & 1 == 0 && self.seq.load(Ordering::Relaxed) == before {
+                return wanted;
+            }
+            core::hint::spin_loop();
         }
-        if ports.as_slice().is_empty() {
-            return true;
-        }
-        summary.ports().is_some_and(|(src, dst)| {
-            let ports = ports.as_slice();
-            ports.contains(&u32::from(src)) || ports.contains(&u32::from(dst))
-        })
     }
 
     /// Sets `param` from the text `value`, or refuses it and keeps the old

@@ -20,6 +20,7 @@ Commands:
   exec [OPTIONS] -- CMD   run CMD in the VM with nsfilter loaded; exit with its status
   exec --script FILE      run a shell script in the VM the same way
   shell                   an interactive shell in the VM, nsfilter loaded; Ctrl-D leaves
+  bench                   per-packet cost (icount): no module, nsfilter, the C twin (make bench)
   help                    print this text
 
 Options:
@@ -54,13 +55,20 @@ fn command_help(command: &str) -> Option<&'static str> {
         "shell" => "Usage: nsfilter-lab shell [--no-module] [--add HOST[:GUEST]]... [--kernel PATH] [--module PATH]\n\n\
                     An interactive shell on the VM's serial console, nsfilter loaded. Ctrl-D or\n\
                     'exit' leaves and stops the VM (Ctrl-A X stops it at once).\n",
+        "bench" => "Usage: nsfilter-lab bench --add TWIN.ko:/lib/nsfilter/nsfilter_c.ko [--rounds N] [--window-ms MS] [--workflow NAME=SECONDS]... [--out FILE] [--kernel PATH] [--module PATH]\n\n\
+                    Measures what nsfilter costs per packet in the VM under TCG with icount (guest\n\
+                    time tied to instructions, one CPU): UDP datagrams/s between two namespaces\n\
+                    with no module, nsfilter filtering everything out, nsfilter logging under the\n\
+                    rate limit, and the C twin; N alternating rounds (default 5) of MS guest\n\
+                    milliseconds (default 1000); then the fast path with 1 to 1,000 namespaces.\n\
+                    Prints medians, min-max and ratios, and writes them as JSON to FILE.\n",
         "help" => USAGE,
         _ => return None,
     })
 }
 
 /// What the user asked for.
-#[derive(Debug, PartialEq, Eq, Clone)]
+#[derive(Debug, PartialEq, Clone)]
 pub struct Options {
     /// The subcommand.
     pub command: String,
@@ -86,6 +94,14 @@ pub struct Options {
     pub help: bool,
     /// Run the reliability tests at full size.
     pub stress: bool,
+    /// `bench`: rounds of the four configurations.
+    pub rounds: usize,
+    /// `bench`: measured window of guest time, in milliseconds.
+    pub window_ms: u64,
+    /// `bench`: workflow timings measured outside, `name=seconds`.
+    pub workflow: Vec<(String, f64)>,
+    /// `bench`: where to write the JSON report.
+    pub out: Option<PathBuf>,
 }
 
 /// Parses the command line (without the program name).
@@ -108,6 +124,10 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
         script: None,
         help: false,
         stress: false,
+        rounds: 5,
+        window_ms: 1000,
+        workflow: Vec::new(),
+        out: None,
     };
     let value = |flag: &str, v: Option<&String>| {
         v.cloned()
@@ -120,6 +140,28 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
             "--no-module" => o.no_module = true,
             "--help" | "-h" => o.help = true,
             "--stress" => o.stress = true,
+            "--rounds" | "--window-ms" => {
+                let v = value(arg, it.next())?;
+                let n: u64 = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    Error::Usage(format!("{arg} wants a positive number, not '{v}'"))
+                })?;
+                if arg == "--rounds" {
+                    o.rounds = usize::try_from(n).unwrap_or(usize::MAX);
+                } else {
+                    o.window_ms = n;
+                }
+            }
+            "--workflow" => {
+                let v = value(arg, it.next())?;
+                let (name, secs) = v
+                    .rsplit_once('=')
+                    .and_then(|(n, s)| Some((n.to_string(), s.parse::<f64>().ok()?)))
+                    .ok_or_else(|| {
+                        Error::Usage(format!("--workflow wants NAME=SECONDS, not '{v}'"))
+                    })?;
+                o.workflow.push((name, secs));
+            }
+            "--out" => o.out = Some(value(arg, it.next())?.into()),
             "--script" => o.script = Some(value(arg, it.next())?.into()),
             "--keep" => o.keep = true,
             "--filter" => o.filter = value(arg, it.next())?,
@@ -178,6 +220,7 @@ pub fn main(args: &[String]) -> Result<i32> {
         "test" => test(&o),
         "exec" => exec(&o),
         "shell" => shell(&o),
+        "bench" => bench(&o),
         _ => run(&o),
     }
 }
@@ -293,6 +336,39 @@ fn exec(o: &Options) -> Result<i32> {
 
 /// Where `exec --script` puts the script in the guest.
 const SCRIPT_IN_GUEST: &str = "/etc/nsfilter/script.sh";
+
+fn bench(o: &Options) -> Result<i32> {
+    let args = vec![
+        "bench".to_string(),
+        o.rounds.to_string(),
+        o.window_ms.to_string(),
+    ];
+    let started = Instant::now();
+    let (outcome, v) = boot(o, args, Duration::from_secs(3600), |line| {
+        if line.contains(crate::bench::MARKER) {
+            println!("{}", line.trim_start_matches(crate::bench::MARKER));
+        }
+    })?;
+    if !v.passed() {
+        return finish(v.problems);
+    }
+    let samples = crate::bench::parse(&outcome.lines);
+    let mut workflow = o.workflow.clone();
+    workflow.push((
+        "bench VM run (all of the above)".into(),
+        started.elapsed().as_secs_f64(),
+    ));
+    let (text, json) = crate::bench::report(&samples, &workflow).map_err(Error::Verdict)?;
+    println!("\n{text}");
+    if let Some(out) = &o.out {
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).step(on("create", dir))?;
+        }
+        std::fs::write(out, json).step(on("write", out))?;
+        println!("written to {}", out.display());
+    }
+    Ok(0)
+}
 
 fn shell(o: &Options) -> Result<i32> {
     let mut args = vec!["shell".to_string()];
@@ -451,6 +527,7 @@ fn boot(
             // once; the agent forwards warnings at the end of the run.
             cmdline: "loglevel=2",
             interactive,
+            icount: o.command == "bench",
         };
         let outcome = vm::run(&cfg, &mut on_line)?;
         if interactive {

@@ -23,7 +23,7 @@ pub const LOADED_LINE: &str = "nsfilter: loaded: logging PRE_ROUTING in every ne
 pub const UNLOADED_LINE: &str = "nsfilter: unloaded";
 
 /// A failed step inside the guest.
-type GuestResult<T = ()> = Result<T, String>;
+pub type GuestResult<T = ()> = Result<T, String>;
 
 /// Runs the agent; returns its exit status.
 pub fn main() -> i32 {
@@ -69,6 +69,7 @@ fn dispatch(args: &[&str]) -> GuestResult<i32> {
             Ok(run_suite(args.get(1).copied().unwrap_or(""), scale))
         }
         Some("run") => lesson().map(|()| 0),
+        Some("bench") => crate::bench::guest(&args[1..]).map(|()| 0),
         Some("exec") => exec(&args[1..]),
         Some("shell") => shell(&args[1..]),
         other => Err(format!("unknown guest task {other:?}")),
@@ -143,6 +144,11 @@ pub fn sh(cmd: &str) -> GuestResult<String> {
 
 fn insmod() -> GuestResult {
     insmod_with("")
+}
+
+/// Loads the module at `path` in the guest with `params`.
+pub fn insmod_path(path: &str, params: &str) -> GuestResult {
+    sh(&format!("insmod {path} {params}")).map(drop)
 }
 
 fn insmod_with(params: &str) -> GuestResult {
@@ -901,7 +907,7 @@ fn test_malformed(ctx: &mut Ctx) -> GuestResult {
 
 /// A quiet pair of namespaces `a`–`b` over veth `{a}v`–`{b}v`, 10.N.0.1 and
 /// 10.N.0.2/24, with IPv6 off so that only the test's packets are counted.
-fn quiet_pair(a: &str, b: &str, n: u8) -> GuestResult<(u64, u64)> {
+pub fn quiet_pair(a: &str, b: &str, n: u8) -> GuestResult<(u64, u64)> {
     sh(&format!(
         "ip netns add {a} && ip netns add {b} && \
          ip link add {a}v type veth peer name {b}v && \

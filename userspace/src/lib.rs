@@ -3,6 +3,7 @@
 //!
 //! The same program is the agent inside the VM (`nsfilter-lab guest`).
 
+pub mod bench;
 pub mod cli;
 pub mod cpio;
 pub mod error;

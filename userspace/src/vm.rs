@@ -39,6 +39,9 @@ pub struct VmConfig<'a> {
     pub cmdline: &'a str,
     /// Wire the terminal to the serial console (interactive shell).
     pub interactive: bool,
+    /// One CPU, and guest time tied to instructions executed (TCG icount):
+    /// repeatable timing for benchmarks.
+    pub icount: bool,
 }
 
 /// What happened to a VM run.
