@@ -1538,18 +1538,14 @@ fn test_churn(ctx: &mut Ctx) -> GuestResult {
     use std::sync::Arc;
     let total = ctx.scale.churn_namespaces;
     quiet_pair("ca", "cb", 50)?;
-    let stop = Arc::new(AtomicBool::new(false));
     // Traffic between two namespaces for the whole test.
-    let traffic = {
-        let stop = stop.clone();
-        let tx = in_netns(Some("ca"), || UdpSocket::bind("10.50.0.1:9000"))?;
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let _ = tx.send_to(b"churn", "10.50.0.2:9000");
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-    };
+    let traffic = Traffic::start(
+        "ca",
+        v4([10, 50, 0, 1], 9000),
+        v4([10, 50, 0, 2], 9000),
+        Duration::from_millis(1),
+    )?;
+    let stop = Arc::new(AtomicBool::new(false));
     // insmod/rmmod in a loop.
     let cycles = Arc::new(AtomicUsize::new(0));
     let loader = {
@@ -1598,7 +1594,7 @@ fn test_churn(ctx: &mut Ctx) -> GuestResult {
     let loader_result = loader
         .join()
         .map_err(|_| "loader thread panicked".to_string())?;
-    let _ = traffic.join();
+    traffic.stop();
     churn_result.map_err(|e| format!("creating namespaces failed: {e}"))?;
     loader_result?;
     println!(
@@ -1654,24 +1650,14 @@ fn kmemleak_check() -> GuestResult {
 /// insmod/rmmod cycles while a flood runs between two namespaces: no crash,
 /// and every cycle logs its load and its unload line.
 fn test_load_unload_flood(ctx: &mut Ctx) -> GuestResult {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
     let cycles = ctx.scale.load_cycles;
     quiet_pair("la", "lb", 60)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flood = {
-        let stop = stop.clone();
-        let tx = in_netns(Some("la"), || UdpSocket::bind("10.60.0.1:9000"))?;
-        std::thread::spawn(move || {
-            let mut sent = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                if tx.send_to(b"flood", "10.60.0.2:9000").is_ok() {
-                    sent += 1;
-                }
-            }
-            sent
-        })
-    };
+    let flood = Traffic::start(
+        "la",
+        v4([10, 60, 0, 1], 9000),
+        v4([10, 60, 0, 2], 9000),
+        Duration::ZERO,
+    )?;
     let mut result = Ok(());
     for _ in 0..cycles {
         result = insmod().and_then(|()| rmmod());
@@ -1680,10 +1666,7 @@ fn test_load_unload_flood(ctx: &mut Ctx) -> GuestResult {
             break;
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    let sent = flood
-        .join()
-        .map_err(|_| "flood thread panicked".to_string())?;
+    let sent = flood.stop();
     result?;
     let _ = ctx.kmsg.poll();
     let loads = ctx.kmsg.seen.iter().filter(|l| *l == LOADED_LINE).count();
@@ -1695,4 +1678,52 @@ fn test_load_unload_flood(ctx: &mut Ctx) -> GuestResult {
         ));
     }
     Ok(())
+}
+
+/// UDP datagrams sent from namespace `ns` on a thread, until stopped (or
+/// dropped), with `pause` between them.
+struct Traffic {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Traffic {
+    fn start(ns: &str, from: SocketAddr, to: SocketAddr, pause: Duration) -> GuestResult<Self> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let tx = in_netns(Some(ns), move || UdpSocket::bind(from))?;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut sent = 0;
+            while !flag.load(Ordering::Relaxed) {
+                if tx.send_to(b"nsfilter", to).is_ok() {
+                    sent += 1;
+                }
+                if !pause.is_zero() {
+                    std::thread::sleep(pause);
+                }
+            }
+            sent
+        });
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the traffic; returns how many datagrams were sent.
+    fn stop(mut self) -> u64 {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.halt();
+    }
 }
