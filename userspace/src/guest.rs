@@ -1027,17 +1027,7 @@ fn test_params(ctx: &mut Ctx) -> GuestResult {
         "ports=5353, from 5353",
     )?;
     // An invalid write is refused and the old value stays.
-    let before: Vec<String> = [
-        "enabled",
-        "log_rate",
-        "log_burst",
-        "protocols",
-        "ports",
-        "netns",
-    ]
-    .iter()
-    .map(|p| param_read(p))
-    .collect::<GuestResult<_>>()?;
+    let before = all_params()?;
     for (name, bad, why) in [
         ("ports", "http", "a port is a number from 1 to 65535 (got 'http')"),
         ("ports", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "at most 16 ports"),
@@ -1059,17 +1049,7 @@ fn test_params(ctx: &mut Ctx) -> GuestResult {
             return Err(format!("{name}={bad}: expected one line saying '{why}', got {said:?}"));
         }
     }
-    let after: Vec<String> = [
-        "enabled",
-        "log_rate",
-        "log_burst",
-        "protocols",
-        "ports",
-        "netns",
-    ]
-    .iter()
-    .map(|p| param_read(p))
-    .collect::<GuestResult<_>>()?;
+    let after = all_params()?;
     if before != after {
         return Err(format!(
             "refused writes changed the parameters: {before:?} -> {after:?}"
