@@ -29,7 +29,7 @@ esac
 packages=(
 	linux-source-6.12 clang-19 lld-19 llvm-19 libclang-19-dev
 	flex bison bc libelf-dev libssl-dev cpio kmod make xz-utils
-	busybox-static iproute2 qemu-system-x86 python3
+	busybox-static iproute2 qemu-system-x86 python3 binutils
 )
 
 missing=()
