@@ -46,12 +46,11 @@ pub fn main() -> i32 {
 /// host's verdict: the console itself only shows emergencies (`loglevel=2`),
 /// so that it carries what the guest's programs print and little else.
 fn forward_kernel_warnings() {
-    let Ok(mut log) = Kmsg::open_from_start() else {
+    let Ok(records) = kmsg::all_records() else {
         println!("{KMSG_MARKER}failed to open /dev/kmsg: kernel warnings not checked");
         return;
     };
-    let _ = log.poll();
-    for (level, text) in &log.levels {
+    for (level, text) in &records {
         if *level <= 4 {
             println!("{KMSG_MARKER}{text}");
         }

@@ -12,59 +12,68 @@ pub struct Kmsg {
     file: File,
     /// Every message read so far, in order.
     pub seen: Vec<String>,
-    /// The same messages with their log level (0 emergency .. 7 debug).
-    pub levels: Vec<(u8, String)>,
+}
+
+/// Opens `/dev/kmsg` at the oldest record it still holds.
+fn open_raw() -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open("/dev/kmsg")
+}
+
+/// Reads every record available now from `file`, as (level, message):
+/// level 0 is an emergency, 7 debug.
+fn read_records(file: &mut File, mut each: impl FnMut(u8, String)) -> io::Result<()> {
+    let mut buf = vec![0u8; 8192];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                let record = String::from_utf8_lossy(&buf[..n]);
+                // "prio,seq,time,flags;message\n" then " KEY=value" lines;
+                // prio is facility * 8 + level.
+                if let Some((prefix, msg)) = record.split_once(';') {
+                    let level = prefix
+                        .split(',')
+                        .next()
+                        .and_then(|p| p.parse::<u32>().ok())
+                        .map_or(7, |p| (p & 7) as u8);
+                    each(level, msg.lines().next().unwrap_or("").to_string());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            // Records were overwritten before being read: carry on.
+            Err(e) if e.raw_os_error() == Some(32) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Every record the kernel log still holds, with its level.
+pub fn all_records() -> io::Result<Vec<(u8, String)>> {
+    let mut file = open_raw()?;
+    let mut records = Vec::new();
+    read_records(&mut file, |level, msg| records.push((level, msg)))?;
+    Ok(records)
 }
 
 impl Kmsg {
     /// Opens `/dev/kmsg` at its end.
     pub fn open() -> io::Result<Self> {
-        let mut log = Self::open_from_start()?;
-        log.file.seek(SeekFrom::End(0))?;
-        Ok(log)
-    }
-
-    /// Opens `/dev/kmsg` at the oldest record it still holds.
-    pub fn open_from_start() -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(O_NONBLOCK)
-            .open("/dev/kmsg")?;
+        let mut file = open_raw()?;
+        file.seek(SeekFrom::End(0))?;
         Ok(Self {
             file,
             seen: Vec::new(),
-            levels: Vec::new(),
         })
     }
 
     /// Reads every record available now; returns how many were new.
     pub fn poll(&mut self) -> io::Result<usize> {
-        let mut buf = vec![0u8; 8192];
         let before = self.seen.len();
-        loop {
-            match self.file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let record = String::from_utf8_lossy(&buf[..n]);
-                    // "prio,seq,time,flags;message\n" then " KEY=value" lines.
-                    if let Some((prefix, msg)) = record.split_once(';') {
-                        let msg = msg.lines().next().unwrap_or("").to_string();
-                        // The prefix starts with facility * 8 + level.
-                        let level = prefix
-                            .split(',')
-                            .next()
-                            .and_then(|p| p.parse::<u32>().ok())
-                            .map_or(7, |p| (p & 7) as u8);
-                        self.levels.push((level, msg.clone()));
-                        self.seen.push(msg);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // Records were overwritten before being read: carry on.
-                Err(e) if e.raw_os_error() == Some(32) => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let seen = &mut self.seen;
+        read_records(&mut self.file, |_, msg| seen.push(msg))?;
         Ok(self.seen.len() - before)
     }
 
