@@ -10,6 +10,7 @@
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/skbuff.h>
+#include <linux/tcp.h>
 #include <net/net_namespace.h>
 
 #include "helpers.h"

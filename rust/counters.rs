@@ -2,15 +2,28 @@
 
 //! What each namespace counts, shown in `/proc/net/nsfilter`; safe Rust.
 //!
-//! Counters are atomics in the namespace's own state: exact, updated without
-//! a lock, and never shared between namespaces.
+//! Each CPU counts in a slot of its own ([`CpuCounters`], one per CPU in the
+//! namespace's state), so the packet path never writes a cache line that
+//! another CPU writes too; a reader of `/proc/net/nsfilter` sums the slots.
+//! The per-CPU storage is whatever implements [`PerCpu`]: the kernel's
+//! per-CPU areas in the module (`sys::PerCpu`), a plain array on the host.
 
 use crate::packet::{proto, Family, Summary};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// One namespace's counters.
-pub(crate) struct Counters {
+/// Storage with one `T` for each CPU.
+pub(crate) trait PerCpu<T> {
+    /// The slot of the CPU the caller runs on.
+    fn local(&self) -> &T;
+
+    /// Calls `f` with every CPU's slot.
+    fn each(&self, f: &mut dyn FnMut(&T));
+}
+
+/// One CPU's counters in one namespace.
+#[derive(Default)]
+pub(crate) struct CpuCounters {
     ipv4: AtomicU64,
     ipv6: AtomicU64,
     tcp: AtomicU64,
@@ -26,30 +39,21 @@ pub(crate) struct Counters {
     suppressed: AtomicU64,
 }
 
+/// Adds one to a counter of this CPU's slot.
+///
+/// An atomic read-modify-write, not a load and a store: the slot is this
+/// CPU's, so the cache line is already this CPU's and no other CPU waits
+/// for it, but the hook is not always the only writer of its CPU's slot
+/// while it runs. `nf_reinject()` (net/netfilter/nf_queue.c) runs the hooks
+/// after a queueing one in process context without disabling bottom halves,
+/// so a softirq on the same CPU may run the hook between another call's load
+/// and store; with a preemptible RCU the caller may even move to another CPU
+/// in between. A load and a store would then lose a count; this cannot.
 fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-impl Counters {
-    /// All zero.
-    pub(crate) const fn new() -> Self {
-        Self {
-            ipv4: AtomicU64::new(0),
-            ipv6: AtomicU64::new(0),
-            tcp: AtomicU64::new(0),
-            udp: AtomicU64::new(0),
-            udplite: AtomicU64::new(0),
-            sctp: AtomicU64::new(0),
-            icmp: AtomicU64::new(0),
-            icmpv6: AtomicU64::new(0),
-            other: AtomicU64::new(0),
-            malformed: AtomicU64::new(0),
-            filtered: AtomicU64::new(0),
-            logged: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
+impl CpuCounters {
     /// Counts a packet of `family` that parsed to `summary`.
     pub(crate) fn seen(&self, family: Family, summary: &Summary) {
         bump(match family {
@@ -85,25 +89,87 @@ impl Counters {
         bump(&self.suppressed);
     }
 
-    /// Writes the counters of namespace `netns`, one `name value` per line.
+    /// The counters, in the order of [`NAMES`].
+    fn all(&self) -> [&AtomicU64; 13] {
+        [
+            &self.ipv4,
+            &self.ipv6,
+            &self.tcp,
+            &self.udp,
+            &self.udplite,
+            &self.sctp,
+            &self.icmp,
+            &self.icmpv6,
+            &self.other,
+            &self.malformed,
+            &self.filtered,
+            &self.logged,
+            &self.suppressed,
+        ]
+    }
+}
+
+/// The counters' names in `/proc/net/nsfilter`, in its order.
+const NAMES: [&str; 13] = [
+    "packets_ipv4",
+    "packets_ipv6",
+    "tcp",
+    "udp",
+    "udplite",
+    "sctp",
+    "icmp",
+    "icmpv6",
+    "other",
+    "malformed",
+    "filtered",
+    "logged",
+    "suppressed",
+];
+
+/// One namespace's counters: a [`CpuCounters`] for each CPU.
+pub(crate) struct Counters<P> {
+    cpus: P,
+}
+
+impl<P: PerCpu<CpuCounters>> Counters<P> {
+    /// Counters kept in `cpus`, whose slots start at zero.
+    pub(crate) const fn new(cpus: P) -> Self {
+        Self { cpus }
+    }
+
+    /// The slot the caller counts in: its CPU's.
+    pub(crate) fn local(&self) -> &CpuCounters {
+        self.cpus.local()
+    }
+
+    /// Lines suppressed so far in this namespace, on every CPU.
+    ///
+    /// Each CPU's count only grows, so this never falls below an earlier
+    /// sum that the same counts went into; a count being added meanwhile on
+    /// another CPU may or may not be in it.
+    pub(crate) fn suppressed_total(&self) -> u64 {
+        let mut total = 0u64;
+        self.cpus.each(&mut |c| {
+            total = total.wrapping_add(c.suppressed.load(Ordering::Relaxed));
+        });
+        total
+    }
+
+    /// Writes the counters of namespace `netns`, one `name value` per line,
+    /// each the sum over the CPUs.
     pub(crate) fn show(&self, netns: u32, out: &mut dyn Write) -> fmt::Result {
+        let mut sums = [0u64; 13];
+        // Relaxed loads are the kernel's `READ_ONCE()`: each slot is read
+        // whole (an aligned 64-bit load is one access on 64-bit CPUs, and
+        // `AtomicU64` is never torn on any) while its CPU may be adding to it.
+        self.cpus.each(&mut |c| {
+            for (sum, counter) in sums.iter_mut().zip(c.all()) {
+                *sum = sum.wrapping_add(counter.load(Ordering::Relaxed));
+            }
+        });
         writeln!(out, "netns {netns}")?;
-        for (name, counter) in [
-            ("packets_ipv4", &self.ipv4),
-            ("packets_ipv6", &self.ipv6),
-            ("tcp", &self.tcp),
-            ("udp", &self.udp),
-            ("udplite", &self.udplite),
-            ("sctp", &self.sctp),
-            ("icmp", &self.icmp),
-            ("icmpv6", &self.icmpv6),
-            ("other", &self.other),
-            ("malformed", &self.malformed),
-            ("filtered", &self.filtered),
-            ("logged", &self.logged),
-            ("suppressed", &self.suppressed),
-        ] {
-            writeln!(out, "{name} {}", counter.load(Ordering::Relaxed))?;
+        for (name, sum) in NAMES.iter().zip(sums) {
+            writeln!(out, "{name} {sum}")?;
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The C side of nsfilter: call-throughs for `static inline` kernel helpers
- * (see helpers.h), and the module parameters.
+ * (see helpers.h), the module parameters, and the author's name.
  *
  * 6.12's Rust `module!` has no parameters, so they are declared here with
  * module_param_cb(), which places them in `__param` and describes them in
@@ -9,9 +9,12 @@
  * where it is parsed and validated (rust/settings.rs).
  */
 
+#include <linux/cpumask.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/percpu.h>
 #include <linux/seq_file_net.h>
+#include <linux/skbuff.h>
 #include <net/netns/generic.h>
 
 #include "helpers.h"
@@ -24,6 +27,68 @@ void *nsfilter_net_generic(const struct net *net, unsigned int id)
 struct net *nsfilter_seq_file_net(struct seq_file *seq)
 {
 	return seq_file_single_net(seq);
+}
+
+/*
+ * What nf_log_syslog's dump_mac_header() reads: whether the MAC header is
+ * set, where it starts and its length (skb_mac_header_len()), and where the
+ * linear data ends, all as offsets from skb->head.
+ */
+bool nsfilter_skb_mac(const struct sk_buff *skb, struct nsfilter_mac *mac)
+{
+	if (!skb_mac_header_was_set(skb))
+		return false;
+	mac->head = skb->head;
+	mac->mac = skb->mac_header;
+	mac->mac_len = skb_mac_header_len(skb);
+	mac->tail = skb_tail_pointer(skb) - skb->head;
+	return true;
+}
+
+u32 nsfilter_skb_mark(const struct sk_buff *skb)
+{
+	return skb->mark;
+}
+
+/* The condition under which iph_totlen() and ipv6_payload_len() take the
+ * length from the skb rather than from the header. */
+bool nsfilter_skb_gso_tcp(const struct sk_buff *skb)
+{
+	return skb_is_gso(skb) && skb_is_gso_tcp(skb);
+}
+
+/*
+ * Per-CPU storage (rust/sys/percpu.rs). The allocator and the pointer
+ * arithmetic are macros; Rust holds the per-CPU pointer as a plain `void *`
+ * and never dereferences it itself, hence the casts.
+ */
+void *nsfilter_alloc_percpu(size_t size, size_t align)
+{
+	/* Zeroed memory for every possible CPU, or NULL. */
+	return (void __force *)__alloc_percpu_gfp(size, align, GFP_KERNEL);
+}
+
+void nsfilter_free_percpu(void *ptr)
+{
+	free_percpu((void __percpu __force *)ptr);
+}
+
+void *nsfilter_raw_cpu_ptr(void *ptr)
+{
+	return raw_cpu_ptr((void __percpu __force *)ptr);
+}
+
+void *nsfilter_per_cpu_ptr(void *ptr, int cpu)
+{
+	return per_cpu_ptr((void __percpu __force *)ptr, cpu);
+}
+
+/* The possible CPU after `cpu` (-1 for the first one), or -1 past the last. */
+int nsfilter_next_possible_cpu(int cpu)
+{
+	unsigned int next = cpumask_next(cpu, cpu_possible_mask);
+
+	return next < nr_cpu_ids ? (int)next : -1;
 }
 
 /* Implemented in Rust (rust/sys.rs). */
@@ -46,15 +111,35 @@ static const struct kernel_param_ops nsfilter_param_ops = {
 };
 
 /*
+ * A flag may be given bare (`insmod nsfilter.ko enabled`), as for the
+ * kernel's own bools: without KERNEL_PARAM_OPS_FL_NOARG, parse_one() refuses
+ * a parameter with no value before `set` sees it. `set` then gets NULL.
+ */
+static const struct kernel_param_ops nsfilter_flag_ops = {
+	.flags = KERNEL_PARAM_OPS_FL_NOARG,
+	.set = nsfilter_set,
+	.get = nsfilter_get,
+};
+
+/*
+ * In C rather than in `module!`, whose key for it changed between 6.12
+ * (`author`) and 7.x (`authors`).
+ */
+MODULE_AUTHOR("nsfilter developers");
+
+/*
  * The numbers are `Param::from_id()`'s in rust/settings.rs. Mode 0644: root
  * alone may write /sys/module/nsfilter/parameters/NAME.
  */
-#define NSFILTER_PARAM(name, id, type, desc)                                   \
-	module_param_cb(name, &nsfilter_param_ops, (void *)(id##UL), 0644);   \
+#define NSFILTER_PARAM_OPS(name, id, ops, type, desc)                          \
+	module_param_cb(name, &ops, (void *)(id##UL), 0644);                   \
 	__MODULE_PARM_TYPE(name, type);                                        \
 	MODULE_PARM_DESC(name, desc)
+#define NSFILTER_PARAM(name, id, type, desc)                                   \
+	NSFILTER_PARAM_OPS(name, id, nsfilter_param_ops, type, desc)
 
-NSFILTER_PARAM(enabled, 0, "bool", "Log packets at all (default: Y)");
+NSFILTER_PARAM_OPS(enabled, 0, nsfilter_flag_ops, "bool",
+		   "Log packets at all (default: Y)");
 NSFILTER_PARAM(log_rate, 1, "uint",
 	       "Lines per second each namespace may log, 1-1000000 (default: 100)");
 NSFILTER_PARAM(log_burst, 2, "uint",
@@ -65,3 +150,5 @@ NSFILTER_PARAM(ports, 4, "string",
 	       "Log only packets from or to these ports, up to 16, comma-separated (default: empty, all)");
 NSFILTER_PARAM(netns, 5, "string",
 	       "Log only these namespaces, by inode number, up to 16, comma-separated (default: empty, all)");
+NSFILTER_PARAM(log_level, 6, "string",
+	       "Kernel log level of the lines, 0-7 or emerg,alert,crit,err,warning,notice,info,debug (default: warning, as LOG)");

@@ -6,10 +6,32 @@
 #ifndef NSFILTER_HELPERS_H
 #define NSFILTER_HELPERS_H
 
+#include <linux/types.h>
+
 struct net;
 struct seq_file;
+struct sk_buff;
 
 void *nsfilter_net_generic(const struct net *net, unsigned int id);
 struct net *nsfilter_seq_file_net(struct seq_file *seq);
+
+/* Where a packet's MAC header lies in its buffer (see helpers.c). */
+struct nsfilter_mac {
+	const unsigned char *head;
+	unsigned int mac;
+	unsigned int mac_len;
+	unsigned int tail;
+};
+
+bool nsfilter_skb_mac(const struct sk_buff *skb, struct nsfilter_mac *mac);
+u32 nsfilter_skb_mark(const struct sk_buff *skb);
+bool nsfilter_skb_gso_tcp(const struct sk_buff *skb);
+
+/* Per-CPU storage: the kernel's macros as functions (see helpers.c). */
+void *nsfilter_alloc_percpu(size_t size, size_t align);
+void nsfilter_free_percpu(void *ptr);
+void *nsfilter_raw_cpu_ptr(void *ptr);
+void *nsfilter_per_cpu_ptr(void *ptr, int cpu);
+int nsfilter_next_possible_cpu(int cpu);
 
 #endif

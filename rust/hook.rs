@@ -2,24 +2,28 @@
 
 //! What nsfilter does with each packet, and its module parameters.
 //!
-//! Safe code only; the kernel is reached through [`crate::sys`].
+//! Safe code only: this is the leaf that implements [`crate::sys`]'s traits.
 
-use crate::counters::Counters;
-use crate::logline::LogLine;
+use crate::counters::{Counters, CpuCounters};
+use crate::logline::{Dialect, LogLine};
 use crate::packet;
 use crate::ratelimit::{Admit, RateLimit};
 use crate::settings::{Param, SETTINGS};
-use crate::sys::{Net, NetHook, Packet};
+use crate::sys::{self, Level, Net, NetHook, Packet, Params};
 use core::fmt::{self, Write};
 use kernel::prelude::*;
-use kernel::time::Ktime;
+
+/// The `LOG` format of the kernel nsfilter is built for.
+const DIALECT: Dialect = Dialect {
+    tcp_reserved: sys::TCP_RESERVED_BYTE12,
+};
 
 /// The hook that logs every packet.
 pub(crate) struct Logger;
 
 /// What nsfilter keeps for each namespace.
 pub(crate) struct NetState {
-    counters: Counters,
+    counters: Counters<sys::PerCpu<CpuCounters>>,
     limit: RateLimit,
 }
 
@@ -28,7 +32,7 @@ impl NetHook for Logger {
 
     fn init_net(_net: &Net) -> Result<Self::NetState> {
         Ok(NetState {
-            counters: Counters::new(),
+            counters: Counters::new(sys::PerCpu::new()?),
             limit: RateLimit::new(),
         })
     }
@@ -38,27 +42,38 @@ impl NetHook for Logger {
             return;
         };
         let summary = packet::parse(family, pkt);
-        state.counters.seen(family, &summary);
+        let counters = state.counters.local();
+        counters.seen(family, &summary);
         let netns = pkt.net().inode();
         if !SETTINGS.enabled() || !SETTINGS.wants(netns, &summary) {
-            state.counters.filtered();
+            counters.filtered();
             return;
         }
-        // CAST: Monotonic time since boot is never negative.
-        let now = Ktime::ktime_get().to_ns() as u64;
-        match state.limit.admit(now, SETTINGS.rate(), SETTINGS.burst()) {
-            Admit::No => state.counters.suppressed(),
+        match state
+            .limit
+            .admit(sys::now_ns(), SETTINGS.rate(), SETTINGS.burst(), || {
+                state.counters.suppressed_total()
+            }) {
+            Admit::No => counters.suppressed(),
             Admit::Yes { suppressed } => {
+                let level = Level::from_number(SETTINGS.log_level());
                 if suppressed > 0 {
-                    pr_info!("NETNS={netns} suppressed {suppressed} lines\n");
+                    // No `NETNS=` or `IN=`: no reader takes it for a packet.
+                    sys::print(
+                        level,
+                        format_args!("ratelimit: netns {netns} suppressed {suppressed} lines"),
+                    );
                 }
+                let in_dev = pkt.in_dev_name();
                 let line = LogLine {
                     netns,
-                    in_dev: pkt.in_dev_name(),
-                    summary: &summary,
+                    in_dev: in_dev.as_bytes(),
+                    family,
+                    packet: pkt,
+                    dialect: DIALECT,
                 };
-                pr_info!("{line}\n");
-                state.counters.logged();
+                sys::print(level, format_args!("{line}"));
+                counters.logged();
             }
         }
     }
@@ -68,18 +83,27 @@ impl NetHook for Logger {
     }
 }
 
-/// Sets module parameter number `id` from `value`; an invalid value is
-/// refused with one line saying why, and the old value stays.
-pub(crate) fn param_set(id: usize, value: &[u8]) -> Result {
-    let param = Param::from_id(id).ok_or(EINVAL)?;
-    SETTINGS.set(param, value).map_err(|e| {
-        pr_warn!("invalid value for parameter {}: {e}\n", param.name());
-        EINVAL
-    })
-}
+/// The module parameters, backed by [`SETTINGS`].
+pub(crate) struct Parameters;
 
-/// Writes the value of module parameter number `id`.
-pub(crate) fn param_show(id: usize, out: &mut dyn Write) -> fmt::Result {
-    let param = Param::from_id(id).ok_or(fmt::Error)?;
-    SETTINGS.show(param, out)
+impl Params for Parameters {
+    fn set(id: usize, value: Option<&[u8]>) -> Result {
+        let param = Param::from_id(id).ok_or(EINVAL)?;
+        // A list is published with an RCU grace period after it: when the
+        // write returns, every CPU's next packet sees the new value.
+        SETTINGS
+            .set(param, value, sys::synchronize_rcu)
+            .map_err(|e| {
+                sys::print(
+                    Level::Warning,
+                    format_args!("invalid value for parameter {}: {e}", param.name()),
+                );
+                EINVAL
+            })
+    }
+
+    fn get(id: usize, out: &mut dyn Write) -> fmt::Result {
+        let param = Param::from_id(id).ok_or(fmt::Error)?;
+        SETTINGS.show(param, out)
+    }
 }

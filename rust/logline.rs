@@ -1,117 +1,485 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The text of one log line, in safe Rust.
+//! The text of one log line, in safe Rust: the kernel's own `LOG` format.
 //!
-//! Fields are `KEY=value` in the order of the kernel's `LOG` target, with the
-//! namespace first, so that tools which read `LOG` lines read these too:
+//! After `NETNS=<inode> `, where a `LOG` rule's prefix would sit, the line is
+//! byte for byte what `net/netfilter/nf_log_syslog.c` prints for the same
+//! packet with `LOG`'s default flags (no `--log-tcp-sequence`, `--log-ip-options`,
+//! `--log-uid`, `--log-macdecode`), trailing space included:
 //!
 //! ```text
-//! NETNS=4026531840 IN=veth1 SRC=192.168.0.2 DST=192.168.0.3 LEN=84 TTL=64 ID=1234 DF PROTO=UDP SPT=40000 DPT=5353
+//! NETNS=4026531840 IN=lo OUT= MAC=00:00:00:00:00:00:00:00:00:00:00:00:08:00 SRC=127.0.0.1 DST=127.0.0.1 LEN=84 TOS=0x00 PREC=0x00 TTL=64 ID=42917 DF PROTO=ICMP TYPE=8 CODE=0 ID=50 SEQ=0
 //! ```
+//!
+//! The functions below follow `dump_mac_header()`, `dump_ipv4_packet()`,
+//! `dump_ipv6_packet()` and their helpers statement by statement, with the
+//! same unsigned 32-bit arithmetic for the byte counts they print. Where the
+//! kernel reads a header with `skb_header_pointer()`, they read it with
+//! [`Bytes::get`], which fails at the same bounds (the packet's `skb->len`).
+//! This is the formatter's only reading of the packet: the [`Summary`] that
+//! the counters and filters use is separate.
 //!
 //! A [`LogLine`] formats straight into the kernel's log buffer through
 //! [`core::fmt::Display`]: nothing is allocated.
+//!
+//! [`Summary`]: crate::packet::Summary
 
-use crate::packet::{proto, Ipv4, Ipv6, Payload, Summary, Transport};
+use crate::packet::{proto, Bytes, Family, Frame, Link, ARPHRD_SIT};
 use core::fmt::{self, Display, Formatter, Write};
 
+/// The details in which kernel versions' `LOG` lines differ.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Dialect {
+    /// The bits of TCP header byte 12 that `RES=` shows: the kernel's
+    /// `TCP_RESERVED_BITS`. Up to 6.12 that is `0x0f`. Once `struct tcphdr`
+    /// has the `ae` bit (AccECN; 7.3 has it) it is `0x0e`, and the kernel
+    /// prints the `ae` bit as `AE`.
+    pub(crate) tcp_reserved: u8,
+}
+
+impl Dialect {
+    fn tcp_ae(self) -> bool {
+        self.tcp_reserved & 1 == 0
+    }
+}
+
 /// One packet as nsfilter logs it.
-pub(crate) struct LogLine<'a> {
+pub(crate) struct LogLine<'a, P: ?Sized> {
     /// The inode number of the namespace the packet entered.
     pub(crate) netns: u32,
     /// The name of the device it came in on.
     pub(crate) in_dev: &'a [u8],
-    /// What the parser found.
-    pub(crate) summary: &'a Summary,
+    /// The family of the hook that saw it.
+    pub(crate) family: Family,
+    /// The packet.
+    pub(crate) packet: &'a P,
+    /// Which kernel's format to write.
+    pub(crate) dialect: Dialect,
 }
 
-impl Display for LogLine<'_> {
+impl<P: Frame + ?Sized> Display for LogLine<'_, P> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "NETNS={} IN={}", self.netns, Escaped(self.in_dev))?;
-        match self.summary {
-            Summary::Truncated => f.write_str(" TRUNCATED"),
-            Summary::Ipv4(ip) => ipv4(f, ip),
-            Summary::Ipv6(ip) => ipv6(f, ip),
+        // `nf_log_dump_packet_common()`: at PRE_ROUTING there is no output
+        // device. (`PHYSIN=`/`PHYSOUT=` come only with br_netfilter.)
+        write!(f, "NETNS={} IN={} OUT= ", self.netns, Escaped(self.in_dev))?;
+        let p = Dumper {
+            p: self.packet,
+            d: self.dialect,
+            // CAST: `skb->len` is an `unsigned int`.
+            len: self.packet.len() as u32,
+        };
+        if let Some(link) = self.packet.link() {
+            p.mac_header(f, &link)?;
+        }
+        match self.family {
+            Family::Ipv4 => p.ipv4(f, 0),
+            Family::Ipv6 => p.ipv6(f, 0, true),
         }
     }
 }
 
-fn ipv4(f: &mut Formatter<'_>, ip: &Ipv4) -> fmt::Result {
-    let (s, d) = (ip.src, ip.dst);
-    write!(
-        f,
-        " SRC={}.{}.{}.{} DST={}.{}.{}.{} LEN={} TTL={} ID={}",
-        s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3], ip.len, ip.ttl, ip.id
-    )?;
-    for (set, name) in [(ip.ce, " CE"), (ip.df, " DF"), (ip.mf, " MF")] {
-        if set {
-            f.write_str(name)?;
-        }
-    }
-    if ip.frag != 0 {
-        write!(f, " FRAG:{}", ip.frag)?;
-    }
-    payload(f, &ip.payload, proto::ICMP)
+/// Reads `N` bytes at `offset` (`skb_header_pointer()`), or `None` past the end.
+fn read<const N: usize>(bytes: &(impl Bytes + ?Sized), offset: u32) -> Option<[u8; N]> {
+    let mut buf = [0u8; N];
+    let got = bytes.get(usize::try_from(offset).ok()?, &mut buf)?;
+    let mut out = [0u8; N];
+    out.copy_from_slice(got.get(..N)?);
+    Some(out)
 }
 
-fn ipv6(f: &mut Formatter<'_>, ip: &Ipv6) -> fmt::Result {
-    write!(
-        f,
-        " SRC={} DST={} LEN={} HOPLIMIT={}",
-        Ipv6Addr(&ip.src),
-        Ipv6Addr(&ip.dst),
-        ip.len,
-        ip.hoplimit
-    )?;
-    if let Some(frag) = ip.frag {
-        write!(f, " FRAG:{}", frag.offset)?;
-        if frag.more {
-            f.write_str(" INCOMPLETE")?;
-        }
-        write!(f, " ID:{:08x}", frag.id)?;
-    }
-    payload(f, &ip.payload, proto::ICMPV6)
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
 }
 
-/// Writes what follows the network header; `icmp` is the family's ICMP.
-fn payload(f: &mut Formatter<'_>, payload: &Payload, icmp: u8) -> fmt::Result {
-    let (protocol, transport) = match payload {
-        Payload::Invalid => return f.write_str(" INVALID"),
-        Payload::Truncated => return f.write_str(" TRUNCATED"),
-        Payload::Transport(protocol, transport) => (*protocol, transport),
-    };
-    match protocol {
-        proto::TCP => f.write_str(" PROTO=TCP")?,
-        proto::UDP => f.write_str(" PROTO=UDP")?,
-        proto::UDPLITE => f.write_str(" PROTO=UDPLITE")?,
-        proto::SCTP => f.write_str(" PROTO=SCTP")?,
-        proto::ICMP if icmp == proto::ICMP => f.write_str(" PROTO=ICMP")?,
-        proto::ICMPV6 if icmp == proto::ICMPV6 => f.write_str(" PROTO=ICMPv6")?,
-        other => write!(f, " PROTO={other}")?,
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// An IPv4 address as `%pI4` prints it.
+struct Ipv4Addr<'a>(&'a [u8]);
+
+impl Display for Ipv4Addr<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let a = self.0;
+        write!(f, "{}.{}.{}.{}", a[0], a[1], a[2], a[3])
     }
-    match *transport {
-        Transport::Fragment | Transport::Other => Ok(()),
-        Transport::Incomplete(n) => write!(f, " INCOMPLETE [{n} bytes]"),
-        Transport::Ports { src, dst } => write!(f, " SPT={src} DPT={dst}"),
-        Transport::Tcp { src, dst, flags } => {
-            write!(f, " SPT={src} DPT={dst}")?;
-            const NAMES: [&str; 8] = [
-                " CWR", " ECE", " URG", " ACK", " PSH", " RST", " SYN", " FIN",
-            ];
-            for (bit, name) in NAMES.iter().enumerate() {
-                if flags & (0x80 >> bit) != 0 {
-                    f.write_str(name)?;
+}
+
+/// An IPv6 address as `%pI6` prints it: eight groups of four lowercase hex
+/// digits, nothing left out (`fd00:0000:...:0001`).
+struct Ipv6Addr<'a>(&'a [u8]);
+
+impl Display for Ipv6Addr<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        for i in 0..8 {
+            if i > 0 {
+                f.write_char(':')?;
+            }
+            write!(f, "{:04x}", be16(self.0, 2 * i))?;
+        }
+        Ok(())
+    }
+}
+
+/// The packet being written, and what the kernel's functions share.
+struct Dumper<'a, P: ?Sized> {
+    p: &'a P,
+    d: Dialect,
+    /// `skb->len`.
+    len: u32,
+}
+
+/// Whether a transport header dump asks its caller to stop (the kernel's
+/// helpers return 1 when the header was cut short).
+type Stop = bool;
+
+impl<P: Frame + ?Sized> Dumper<'_, P> {
+    /// `dump_mac_header()` without `--log-macdecode`.
+    fn mac_header(&self, f: &mut Formatter<'_>, link: &Link) -> fmt::Result {
+        f.write_str("MAC=")?;
+        let mac_len = link.mac_len.unwrap_or(0);
+        if link.hard_header_len != 0 && mac_len != 0 {
+            let sit = link.dev_type == ARPHRD_SIT;
+            // A SIT device's bytes start an Ethernet header's length before
+            // its MAC header, if that is still inside the buffer.
+            let start: Option<isize> = match sit {
+                false => Some(0),
+                true => (link.headroom >= 14).then_some(-14),
+            };
+            if let Some(start) = start {
+                for i in 0..usize::from(link.hard_header_len) {
+                    // CAST: `i < 65536`.
+                    let Some(b) = self.p.mac_byte(start + i as isize) else {
+                        break;
+                    };
+                    let sep = if i == 0 { "" } else { ":" };
+                    write!(f, "{sep}{b:02x}")?;
                 }
             }
-            Ok(())
-        }
-        Transport::Icmp { kind, code, echo } => {
-            write!(f, " TYPE={kind} CODE={code}")?;
-            match echo {
-                Some((id, seq)) => write!(f, " ID={id} SEQ={seq}"),
-                None => Ok(()),
+            if sit {
+                let mut a = [0u8; 8];
+                for (i, out) in a.iter_mut().enumerate() {
+                    // CAST: `i < 8`.
+                    *out = self.p.mac_byte(12 + i as isize).unwrap_or(0);
+                }
+                write!(f, " TUNNEL={}->{}", Ipv4Addr(&a[..4]), Ipv4Addr(&a[4..]))?;
             }
         }
+        f.write_str(" ")
+    }
+
+    /// `dump_ipv4_packet()` for the header at `iphoff`: 0 for the packet,
+    /// else the packet inside an ICMP error.
+    fn ipv4(&self, f: &mut Formatter<'_>, iphoff: u32) -> fmt::Result {
+        let Some(ih) = read::<20>(self.p, iphoff) else {
+            return f.write_str("TRUNCATED");
+        };
+        write!(
+            f,
+            "SRC={} DST={} ",
+            Ipv4Addr(&ih[12..16]),
+            Ipv4Addr(&ih[16..20])
+        )?;
+        // `iph_totlen()`: BIG TCP leaves the field 0 in a GSO/GRO packet.
+        let tot_len = u32::from(be16(&ih, 2));
+        let len = if tot_len != 0 || !self.p.gso_tcp() {
+            tot_len
+        } else {
+            self.len
+        };
+        write!(
+            f,
+            "LEN={len} TOS=0x{:02X} PREC=0x{:02X} TTL={} ID={} ",
+            ih[1] & 0x1e,
+            ih[1] & 0xe0,
+            ih[8],
+            be16(&ih, 4)
+        )?;
+        let frag_off = be16(&ih, 6);
+        for (bit, name) in [(0x8000, "CE "), (0x4000, "DF "), (0x2000, "MF ")] {
+            if frag_off & bit != 0 {
+                f.write_str(name)?;
+            }
+        }
+        let offset = frag_off & 0x1fff;
+        if offset != 0 {
+            write!(f, "FRAG:{offset} ")?;
+        }
+        let fragment = offset != 0;
+        let ihl = u32::from(ih[0] & 0x0f) * 4;
+        let th = iphoff.wrapping_add(ihl);
+        // `skb->len - iphoff - ih->ihl * 4`, in `unsigned int`.
+        let rest = self.len.wrapping_sub(iphoff).wrapping_sub(ihl);
+        match ih[9] {
+            proto::TCP => {
+                if self.tcp(f, fragment, th)? {
+                    return Ok(());
+                }
+            }
+            proto::UDP | proto::UDPLITE => {
+                if self.udp(f, ih[9], fragment, th)? {
+                    return Ok(());
+                }
+            }
+            proto::ICMP => {
+                f.write_str("PROTO=ICMP ")?;
+                if !fragment {
+                    self.icmp(f, iphoff, th, rest)?;
+                }
+            }
+            proto::AH => {
+                // The kernel checks for a fragment before naming AH.
+                if !fragment {
+                    f.write_str("PROTO=AH ")?;
+                    match read::<12>(self.p, th) {
+                        None => write!(f, "INCOMPLETE [{rest} bytes] ")?,
+                        Some(ah) => write!(f, "SPI=0x{:x} ", be32(&ah, 4))?,
+                    }
+                }
+            }
+            proto::ESP => {
+                f.write_str("PROTO=ESP ")?;
+                if !fragment {
+                    match read::<8>(self.p, th) {
+                        None => write!(f, "INCOMPLETE [{rest} bytes] ")?,
+                        Some(eh) => write!(f, "SPI=0x{:x} ", be32(&eh, 0))?,
+                    }
+                }
+            }
+            other => write!(f, "PROTO={other} ")?,
+        }
+        self.mark(f, iphoff == 0)
+    }
+
+    /// The ICMP part of `dump_ipv4_packet()`; `rest` is what follows the
+    /// IPv4 header, in the kernel's arithmetic.
+    fn icmp(&self, f: &mut Formatter<'_>, iphoff: u32, th: u32, rest: u32) -> fmt::Result {
+        /// `required_len[]`: what each type needs after the IPv4 header.
+        fn required_len(kind: u8) -> u32 {
+            match kind {
+                0 | 8 => 4,
+                3 | 4 | 5 | 11 | 12 => 8 + 20,
+                13 | 14 => 20,
+                17 | 18 => 12,
+                _ => 0,
+            }
+        }
+        let Some(ich) = read::<8>(self.p, th) else {
+            return write!(f, "INCOMPLETE [{rest} bytes] ");
+        };
+        let (kind, code) = (ich[0], ich[1]);
+        write!(f, "TYPE={kind} CODE={code} ")?;
+        let required = required_len(kind);
+        if required != 0 && rest < required {
+            return write!(f, "INCOMPLETE [{rest} bytes] ");
+        }
+        match kind {
+            0 | 8 => write!(f, "ID={} SEQ={} ", be16(&ich, 4), be16(&ich, 6))?,
+            12 => write!(f, "PARAMETER={} ", ich[4])?,
+            3 | 4 | 5 | 11 => {
+                if kind == 5 {
+                    write!(f, "GATEWAY={} ", Ipv4Addr(&ich[4..8]))?;
+                }
+                // Only one level of recursion.
+                if iphoff == 0 {
+                    f.write_str("[")?;
+                    self.ipv4(f, th.wrapping_add(8))?;
+                    f.write_str("] ")?;
+                }
+                if kind == 3 && code == 4 {
+                    write!(f, "MTU={} ", be16(&ich, 6))?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// `nf_log_dump_tcp_header()` without `--log-tcp-sequence` or
+    /// `--log-tcp-options`.
+    fn tcp(&self, f: &mut Formatter<'_>, fragment: bool, offset: u32) -> Result<Stop, fmt::Error> {
+        f.write_str("PROTO=TCP ")?;
+        if fragment {
+            return Ok(false);
+        }
+        let Some(th) = read::<20>(self.p, offset) else {
+            write!(f, "INCOMPLETE [{} bytes] ", self.len.wrapping_sub(offset))?;
+            return Ok(true);
+        };
+        write!(f, "SPT={} DPT={} ", be16(&th, 0), be16(&th, 2))?;
+        write!(f, "WINDOW={} ", be16(&th, 14))?;
+        write!(f, "RES=0x{:02x} ", (th[12] & self.d.tcp_reserved) << 2)?;
+        if self.d.tcp_ae() && th[12] & 1 != 0 {
+            f.write_str("AE ")?;
+        }
+        const NAMES: [&str; 8] = [
+            "CWR ", "ECE ", "URG ", "ACK ", "PSH ", "RST ", "SYN ", "FIN ",
+        ];
+        for (bit, name) in NAMES.iter().enumerate() {
+            if th[13] & (0x80 >> bit) != 0 {
+                f.write_str(name)?;
+            }
+        }
+        write!(f, "URGP={} ", be16(&th, 18))?;
+        Ok(false)
+    }
+
+    /// `nf_log_dump_udp_header()`, for UDP and UDP-Lite.
+    fn udp(
+        &self,
+        f: &mut Formatter<'_>,
+        protocol: u8,
+        fragment: bool,
+        offset: u32,
+    ) -> Result<Stop, fmt::Error> {
+        f.write_str(if protocol == proto::UDP {
+            "PROTO=UDP "
+        } else {
+            "PROTO=UDPLITE "
+        })?;
+        if fragment {
+            return Ok(false);
+        }
+        let Some(uh) = read::<8>(self.p, offset) else {
+            write!(f, "INCOMPLETE [{} bytes] ", self.len.wrapping_sub(offset))?;
+            return Ok(true);
+        };
+        write!(
+            f,
+            "SPT={} DPT={} LEN={} ",
+            be16(&uh, 0),
+            be16(&uh, 2),
+            be16(&uh, 4)
+        )?;
+        Ok(false)
+    }
+
+    /// `MARK=`, for the outer packet only.
+    fn mark(&self, f: &mut Formatter<'_>, outer: bool) -> fmt::Result {
+        let mark = self.p.mark();
+        if outer && mark != 0 {
+            write!(f, "MARK=0x{mark:x} ")?;
+        }
+        Ok(())
+    }
+
+    /// `dump_ipv6_packet()` for the header at `ip6hoff`; `recurse` is false
+    /// for the packet inside an ICMPv6 error.
+    fn ipv6(&self, f: &mut Formatter<'_>, ip6hoff: u32, recurse: bool) -> fmt::Result {
+        let Some(ih) = read::<40>(self.p, ip6hoff) else {
+            return f.write_str("TRUNCATED");
+        };
+        write!(
+            f,
+            "SRC={} DST={} ",
+            Ipv6Addr(&ih[8..24]),
+            Ipv6Addr(&ih[24..40])
+        )?;
+        // `ipv6_payload_len()`: BIG TCP leaves the field 0 in a GSO/GRO
+        // packet, and the kernel then takes the length from the packet.
+        let payload_len = u32::from(be16(&ih, 4));
+        let payload_len = if payload_len != 0 || !self.p.gso_tcp() {
+            payload_len
+        } else {
+            self.len.wrapping_sub(40)
+        };
+        let word = be32(&ih, 0);
+        write!(
+            f,
+            "LEN={} TC={} HOPLIMIT={} FLOWLBL={} ",
+            u64::from(payload_len) + 40,
+            (word & 0x0ff0_0000) >> 20,
+            ih[7],
+            word & 0x000f_ffff
+        )?;
+        let mut fragment = false;
+        let mut ptr = ip6hoff.wrapping_add(40);
+        let mut current = ih[6];
+        // `nf_ip6_ext_hdr()`, less `NEXTHDR_NONE`. The walk ends because
+        // every header moves `ptr` on by at least 8 bytes until a read fails.
+        while matches!(
+            current,
+            proto::HOPOPTS
+                | proto::ROUTING
+                | proto::FRAGMENT
+                | proto::ESP
+                | proto::AH
+                | proto::DSTOPTS
+        ) {
+            let Some(hp) = read::<2>(self.p, ptr) else {
+                return f.write_str("TRUNCATED");
+            };
+            let hdrlen = match current {
+                proto::FRAGMENT => {
+                    f.write_str("FRAG:")?;
+                    let Some(fh) = read::<8>(self.p, ptr) else {
+                        return f.write_str("TRUNCATED ");
+                    };
+                    let frag_off = be16(&fh, 2);
+                    write!(f, "{} ", frag_off & 0xfff8)?;
+                    if frag_off & 1 != 0 {
+                        f.write_str("INCOMPLETE ")?;
+                    }
+                    write!(f, "ID:{:08x} ", be32(&fh, 4))?;
+                    if frag_off & 0xfff8 != 0 {
+                        fragment = true;
+                    }
+                    8
+                }
+                proto::DSTOPTS | proto::ROUTING | proto::HOPOPTS => {
+                    if fragment {
+                        return Ok(());
+                    }
+                    (u32::from(hp[1]) + 1) << 3
+                }
+                proto::AH => (u32::from(hp[1]) + 2) << 2,
+                // ESP: nothing more is readable.
+                _ => return Ok(()),
+            };
+            current = hp[0];
+            ptr = ptr.wrapping_add(hdrlen);
+        }
+        match current {
+            proto::TCP => {
+                if self.tcp(f, fragment, ptr)? {
+                    return Ok(());
+                }
+            }
+            proto::UDP | proto::UDPLITE => {
+                if self.udp(f, current, fragment, ptr)? {
+                    return Ok(());
+                }
+            }
+            proto::ICMPV6 => {
+                f.write_str("PROTO=ICMPv6 ")?;
+                if !fragment {
+                    let Some(ic) = read::<8>(self.p, ptr) else {
+                        return write!(f, "INCOMPLETE [{} bytes] ", self.len.wrapping_sub(ptr));
+                    };
+                    let kind = ic[0];
+                    write!(f, "TYPE={kind} CODE={} ", ic[1])?;
+                    match kind {
+                        128 | 129 => write!(f, "ID={} SEQ={} ", be16(&ic, 4), be16(&ic, 6))?,
+                        1..=4 => {
+                            if kind == 4 {
+                                write!(f, "POINTER={:08x} ", be32(&ic, 4))?;
+                            }
+                            if recurse {
+                                f.write_str("[")?;
+                                self.ipv6(f, ptr.wrapping_add(8), false)?;
+                                f.write_str("] ")?;
+                            }
+                            if kind == 2 {
+                                write!(f, "MTU={} ", be32(&ic, 4))?;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            other => write!(f, "PROTO={other} ")?,
+        }
+        self.mark(f, recurse)
     }
 }
 
@@ -128,58 +496,6 @@ impl Display for Escaped<'_> {
             } else {
                 write!(f, "\\x{b:02x}")?;
             }
-        }
-        Ok(())
-    }
-}
-
-/// An IPv6 address as `ip` prints it (`inet_ntop()`): lowercase groups, the
-/// longest run of two or more zero groups (the first, on a tie) as `::`, and
-/// the last 32 bits dotted for IPv4-compatible and IPv4-mapped addresses.
-struct Ipv6Addr<'a>(&'a [u8; 16]);
-
-impl Display for Ipv6Addr<'_> {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        let mut words = [0u16; 8];
-        for (i, w) in words.iter_mut().enumerate() {
-            *w = u16::from_be_bytes([b[2 * i], b[2 * i + 1]]);
-        }
-        // The longest run of zero words, as (start, length).
-        let (mut best, mut run) = ((0, 0), (0, 0));
-        for (i, &w) in words.iter().enumerate() {
-            if w == 0 {
-                run = if run.1 == 0 {
-                    (i, 1)
-                } else {
-                    (run.0, run.1 + 1)
-                };
-                if run.1 > best.1 {
-                    best = run;
-                }
-            } else {
-                run = (0, 0);
-            }
-        }
-        if best.1 < 2 {
-            best = (8, 0);
-        }
-        let embedded_v4 = best.0 == 0 && (best.1 == 6 || (best.1 == 5 && words[5] == 0xffff));
-        let mut i = 0;
-        while i < 8 {
-            if i == best.0 {
-                f.write_str(if i == 0 { "::" } else { ":" })?;
-                i += best.1;
-                continue;
-            }
-            if embedded_v4 && i == 6 {
-                return write!(f, "{}.{}.{}.{}", b[12], b[13], b[14], b[15]);
-            }
-            write!(f, "{:x}", words[i])?;
-            if i < 7 {
-                f.write_str(":")?;
-            }
-            i += 1;
         }
         Ok(())
     }

@@ -20,10 +20,11 @@ mod ratelimit;
 mod settings;
 mod sys;
 
+sys::module_params!(hook::Parameters);
+
 module! {
     type: NsFilter,
     name: "nsfilter",
-    author: "nsfilter developers",
     description: "Logs every packet entering any network namespace",
     license: "GPL",
 }
@@ -36,7 +37,10 @@ struct NsFilter {
 impl kernel::Module for NsFilter {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let hooks = sys::Registration::register()?;
-        pr_info!("loaded: logging PRE_ROUTING in every network namespace\n");
+        sys::print(
+            sys::Level::Info,
+            format_args!("loaded: logging PRE_ROUTING in every network namespace"),
+        );
         Ok(Self { hooks: Some(hooks) })
     }
 }
@@ -45,6 +49,6 @@ impl Drop for NsFilter {
     fn drop(&mut self) {
         // Unhook every namespace first, so this is the last line nsfilter logs.
         drop(self.hooks.take());
-        pr_info!("unloaded\n");
+        sys::print(sys::Level::Info, format_args!("unloaded"));
     }
 }

@@ -19,6 +19,13 @@ pub(crate) trait Bytes {
     /// Returns `buf.len()` bytes starting at `offset`, or `None` if the
     /// packet is shorter. The bytes may be returned in place or copied to `buf`.
     fn get<'a>(&'a self, offset: usize, buf: &'a mut [u8]) -> Option<&'a [u8]>;
+
+    /// Whether the packet is a TCP GSO/GRO packet (`skb_is_gso()` and
+    /// `skb_is_gso_tcp()`): with BIG TCP, such a packet may be longer than
+    /// 64 KiB and have 0 in its IP length field.
+    fn gso_tcp(&self) -> bool {
+        false
+    }
 }
 
 impl Bytes for [u8] {
@@ -29,6 +36,37 @@ impl Bytes for [u8] {
     fn get<'a>(&'a self, offset: usize, buf: &'a mut [u8]) -> Option<&'a [u8]> {
         self.get(offset..offset.checked_add(buf.len())?)
     }
+}
+
+/// `ARPHRD_SIT`, the device type of IPv6-in-IPv4 tunnels (`uapi/linux/if_arp.h`).
+pub(crate) const ARPHRD_SIT: u16 = 776;
+
+/// What the line needs of a packet beyond its bytes from the network header on.
+pub(crate) trait Frame: Bytes {
+    /// `skb->mark`.
+    fn mark(&self) -> u32;
+
+    /// The input device's link layer, or `None` for a packet with no input
+    /// device (the kernel then prints no `MAC=`).
+    fn link(&self) -> Option<Link>;
+
+    /// The byte at `offset` from the MAC header (`skb_mac_header()`), or
+    /// `None` outside the packet's linear data.
+    fn mac_byte(&self, offset: isize) -> Option<u8>;
+}
+
+/// What `dump_mac_header()` looks at, of the input device and the packet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Link {
+    /// `dev->type` (`ARPHRD_*`).
+    pub(crate) dev_type: u16,
+    /// `dev->hard_header_len`.
+    pub(crate) hard_header_len: u16,
+    /// `skb_mac_header_len()`, or `None` if the packet's MAC header is not
+    /// set (`!skb_mac_header_was_set()`).
+    pub(crate) mac_len: Option<u32>,
+    /// Bytes from `skb->head` to the MAC header.
+    pub(crate) headroom: usize,
 }
 
 /// Reads `N` bytes at `offset` into an array, or `None` past the end.
@@ -42,10 +80,6 @@ fn read<const N: usize>(bytes: &(impl Bytes + ?Sized), offset: usize) -> Option<
 
 fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 /// IP protocol numbers nsfilter names.
@@ -62,6 +96,8 @@ pub(crate) mod proto {
     pub(crate) const ROUTING: u8 = 43;
     /// Fragment header (IPv6 extension header).
     pub(crate) const FRAGMENT: u8 = 44;
+    /// Encapsulating security payload.
+    pub(crate) const ESP: u8 = 50;
     /// Authentication header.
     pub(crate) const AH: u8 = 51;
     /// ICMPv6.
@@ -86,15 +122,16 @@ pub(crate) enum Family {
     Ipv6,
 }
 
-/// Everything nsfilter reports about one packet. Plain data, no allocation.
+/// What the counters and filters need of one packet. Plain data, no
+/// allocation. (The log line reads the packet itself: see `logline`.)
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Summary {
-    /// The fixed network header is cut short (`TRUNCATED`).
+    /// The fixed network header is cut short.
     Truncated,
-    /// An IPv4 packet.
-    Ipv4(Ipv4),
-    /// An IPv6 packet.
-    Ipv6(Ipv6),
+    /// An IPv4 packet, and what follows its header.
+    Ipv4(Payload),
+    /// An IPv6 packet, and what follows its header chain.
+    Ipv6(Payload),
 }
 
 impl Summary {
@@ -106,8 +143,7 @@ impl Summary {
     fn payload(&self) -> Option<&Payload> {
         match self {
             Summary::Truncated => None,
-            Summary::Ipv4(ip) => Some(&ip.payload),
-            Summary::Ipv6(ip) => Some(&ip.payload),
+            Summary::Ipv4(payload) | Summary::Ipv6(payload) => Some(payload),
         }
     }
 
@@ -122,8 +158,7 @@ impl Summary {
     /// Source and destination ports, if the packet has readable ones.
     pub(crate) fn ports(&self) -> Option<(u16, u16)> {
         match self.payload() {
-            Some(Payload::Transport(_, Transport::Tcp { src, dst, .. }))
-            | Some(Payload::Transport(_, Transport::Ports { src, dst })) => Some((*src, *dst)),
+            Some(Payload::Transport(_, Transport::Ports { src, dst })) => Some((*src, *dst)),
             _ => None,
         }
     }
@@ -132,110 +167,39 @@ impl Summary {
     pub(crate) fn is_malformed(&self) -> bool {
         !matches!(
             self.payload(),
-            Some(Payload::Transport(_, t)) if !matches!(t, Transport::Incomplete(_))
+            Some(Payload::Transport(_, t)) if *t != Transport::Incomplete
         )
     }
-}
-
-/// The IPv4 header fields nsfilter reports.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Ipv4 {
-    /// Source address.
-    pub(crate) src: [u8; 4],
-    /// Destination address.
-    pub(crate) dst: [u8; 4],
-    /// Total length, from the header.
-    pub(crate) len: u16,
-    /// Time to live.
-    pub(crate) ttl: u8,
-    /// Identification.
-    pub(crate) id: u16,
-    /// The reserved ("congestion experienced", `CE`) flag.
-    pub(crate) ce: bool,
-    /// Don't fragment.
-    pub(crate) df: bool,
-    /// More fragments.
-    pub(crate) mf: bool,
-    /// Fragment offset, in units of 8 bytes as in the header.
-    pub(crate) frag: u16,
-    /// What follows the header.
-    pub(crate) payload: Payload,
-}
-
-/// The IPv6 header fields nsfilter reports.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Ipv6 {
-    /// Source address.
-    pub(crate) src: [u8; 16],
-    /// Destination address.
-    pub(crate) dst: [u8; 16],
-    /// Payload length plus the 40-byte fixed header.
-    pub(crate) len: u32,
-    /// Hop limit.
-    pub(crate) hoplimit: u8,
-    /// The fragment header, if the chain has one.
-    pub(crate) frag: Option<Ipv6Frag>,
-    /// What follows the header chain.
-    pub(crate) payload: Payload,
-}
-
-/// An IPv6 fragment header.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Ipv6Frag {
-    /// Fragment offset in bytes.
-    pub(crate) offset: u16,
-    /// More fragments follow.
-    pub(crate) more: bool,
-    /// Identification.
-    pub(crate) id: u32,
 }
 
 /// What follows the network header.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Payload {
-    /// Header fields contradict each other or the packet (`INVALID`): for
-    /// example an IPv4 header length under 20 bytes, a total length beyond the
-    /// received bytes, or an IPv6 extension header chain that is too long.
+    /// Header fields contradict each other or the packet: for example an
+    /// IPv4 header length under 20 bytes, a total length beyond the received
+    /// bytes, or an IPv6 extension header chain that is too long.
     Invalid,
-    /// IPv4 options or an IPv6 extension header are cut short (`TRUNCATED`).
+    /// IPv4 options or an IPv6 extension header are cut short.
     Truncated,
     /// A transport protocol and what could be read of its header.
     Transport(u8, Transport),
 }
 
-/// What nsfilter reports of a transport header.
+/// What the counters and filters need of a transport header.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Transport {
     /// A fragment other than the first: it carries no transport header.
     Fragment,
-    /// The header is cut short; this many bytes of it are present.
-    Incomplete(usize),
-    /// TCP ports and flags (`CWR ECE URG ACK PSH RST SYN FIN` bits).
-    Tcp {
-        /// Source port.
-        src: u16,
-        /// Destination port.
-        dst: u16,
-        /// The flags byte of the header.
-        flags: u8,
-    },
-    /// UDP, UDP-Lite or SCTP ports.
+    /// The header is cut short.
+    Incomplete,
+    /// TCP, UDP, UDP-Lite or SCTP ports.
     Ports {
         /// Source port.
         src: u16,
         /// Destination port.
         dst: u16,
     },
-    /// ICMP or ICMPv6 type and code, and identifier and sequence of echoes.
-    Icmp {
-        /// Message type.
-        kind: u8,
-        /// Message code.
-        code: u8,
-        /// Identifier and sequence number, for echo requests and replies.
-        echo: Option<(u16, u16)>,
-    },
-    /// A protocol whose header nsfilter does not read.
+    /// ICMP, ICMPv6, or a protocol whose header nsfilter does not read.
     Other,
 }
 
@@ -252,68 +216,46 @@ fn parse_ipv4(bytes: &(impl Bytes + ?Sized)) -> Summary {
         return Summary::Truncated;
     };
     let header_len = usize::from(h[0] & 0x0f) * 4;
-    let len = be16(&h, 2);
-    let frag_off = be16(&h, 6);
-    let mut ip = Ipv4 {
-        src: [h[12], h[13], h[14], h[15]],
-        dst: [h[16], h[17], h[18], h[19]],
-        len,
-        ttl: h[8],
-        id: be16(&h, 4),
-        ce: frag_off & 0x8000 != 0,
-        df: frag_off & 0x4000 != 0,
-        mf: frag_off & 0x2000 != 0,
-        frag: frag_off & 0x1fff,
-        payload: Payload::Invalid,
+    let frag = be16(&h, 6) & 0x1fff;
+    // `iph_totlen()`: a BIG TCP packet (GSO/GRO, over 64 KiB) has 0 here,
+    // and its length is the packet's.
+    let end = match usize::from(be16(&h, 2)) {
+        0 if bytes.gso_tcp() => bytes.len(),
+        len => len,
     };
-    let end = usize::from(len);
     if h[0] >> 4 != 4 || header_len < 20 || end < header_len || end > bytes.len() {
-        return Summary::Ipv4(ip);
+        return Summary::Ipv4(Payload::Invalid);
     }
     let protocol = h[9];
-    ip.payload = if ip.frag != 0 {
+    Summary::Ipv4(if frag != 0 {
         Payload::Transport(protocol, Transport::Fragment)
     } else {
         Payload::Transport(
             protocol,
             transport(protocol, proto::ICMP, bytes, header_len, end),
         )
-    };
-    Summary::Ipv4(ip)
+    })
 }
 
 fn parse_ipv6(bytes: &(impl Bytes + ?Sized)) -> Summary {
     let Some(h) = read::<40>(bytes, 0) else {
         return Summary::Truncated;
     };
-    let mut src = [0u8; 16];
-    let mut dst = [0u8; 16];
-    src.copy_from_slice(&h[8..24]);
-    dst.copy_from_slice(&h[24..40]);
-    let end = usize::from(be16(&h, 4)) + 40;
-    let mut ip = Ipv6 {
-        src,
-        dst,
-        // CAST: At most 65535 + 40.
-        len: end as u32,
-        hoplimit: h[7],
-        frag: None,
-        payload: Payload::Invalid,
+    // A payload length of 0 is a jumbogram (RFC 2675: its length is in a
+    // hop-by-hop option, which `ipv6_rcv()` checked and trimmed the packet
+    // to) or a BIG TCP packet (GSO/GRO): either way the packet's own length.
+    let end = match usize::from(be16(&h, 4)) {
+        0 if bytes.gso_tcp() || h[6] == proto::HOPOPTS => bytes.len(),
+        len => len + 40,
     };
     if h[0] >> 4 != 6 || end > bytes.len() {
-        return Summary::Ipv6(ip);
+        return Summary::Ipv6(Payload::Invalid);
     }
-    ip.payload = ipv6_payload(bytes, h[6], end, &mut ip.frag);
-    Summary::Ipv6(ip)
+    Summary::Ipv6(ipv6_payload(bytes, h[6], end))
 }
 
 /// Walks the IPv6 extension header chain from `next` to the transport header.
-fn ipv6_payload(
-    bytes: &(impl Bytes + ?Sized),
-    mut next: u8,
-    end: usize,
-    frag: &mut Option<Ipv6Frag>,
-) -> Payload {
+fn ipv6_payload(bytes: &(impl Bytes + ?Sized), mut next: u8, end: usize) -> Payload {
     let mut offset = 40;
     for _ in 0..=MAX_IPV6_EXT_HEADERS {
         let header_len = match next {
@@ -334,14 +276,7 @@ fn ipv6_payload(
                 let Some(f) = read::<8>(bytes, offset).filter(|_| offset + 8 <= end) else {
                     return Payload::Truncated;
                 };
-                let frag_off = be16(&f, 2);
-                let header = Ipv6Frag {
-                    offset: frag_off & 0xfff8,
-                    more: frag_off & 1 != 0,
-                    id: be32(&f, 4),
-                };
-                *frag = Some(header);
-                if header.offset != 0 {
+                if be16(&f, 2) & 0xfff8 != 0 {
                     return Payload::Transport(f[0], Transport::Fragment);
                 }
                 next = f[0];
@@ -370,22 +305,21 @@ fn transport(
     end: usize,
 ) -> Transport {
     let available = end.saturating_sub(offset);
-    // Reads the header's first `N` bytes, or reports it incomplete.
+    // The header's first `N` bytes, or an incomplete header.
     macro_rules! header {
         ($n:literal) => {
             match read::<$n>(bytes, offset).filter(|_| available >= $n) {
                 Some(h) => h,
-                None => return Transport::Incomplete(available),
+                None => return Transport::Incomplete,
             }
         };
     }
     match protocol {
         proto::TCP => {
             let h = header!(20);
-            Transport::Tcp {
+            Transport::Ports {
                 src: be16(&h, 0),
                 dst: be16(&h, 2),
-                flags: h[13],
             }
         }
         proto::UDP | proto::UDPLITE => {
@@ -403,16 +337,8 @@ fn transport(
             }
         }
         p if p == icmp => {
-            let h = header!(8);
-            let echo = match p {
-                proto::ICMP => matches!(h[0], 0 | 8),
-                _ => matches!(h[0], 128 | 129),
-            };
-            Transport::Icmp {
-                kind: h[0],
-                code: h[1],
-                echo: echo.then(|| (be16(&h, 4), be16(&h, 6))),
-            }
+            let _header = header!(8);
+            Transport::Other
         }
         _ => Transport::Other,
     }

@@ -3,15 +3,26 @@
 //! nsfilter's runtime settings (module parameters), in safe Rust.
 //!
 //! Values are parsed and validated here; an invalid value is refused with a
-//! reason and leaves the old one in place. The packet path reads the settings
-//! without a lock: scalars are atomics, and the two lists sit behind a
-//! sequence counter so that a reader never mixes an old list with a new one.
-//! Writers are serialised by the kernel's module parameter lock.
+//! reason and leaves the old one in place. Writers are serialised by the
+//! kernel's module parameter lock.
+//!
+//! The packet path reads the settings without a lock and never waits for a
+//! writer. The scalars are atomics. The two lists are published the way RCU
+//! publishes a pointer, without allocating: there are two copies, readers
+//! read the one `current` names, and a writer fills the other copy, switches
+//! `current` to it, then waits for a grace period (the `wait_for_readers` it
+//! is given: `synchronize_rcu()` in the kernel). Every reader runs inside an
+//! RCU read-side critical section (the hook does, inside `nf_hook()`), so once
+//! the grace period has passed none can still be reading the old copy, and
+//! the next writer may overwrite it. A reader therefore sees one whole
+//! version of the lists, never a mix, and never spins. The lists are atomics
+//! all the same, so even a reader outside RCU could see a stale or mixed
+//! version but never cause undefined behaviour.
 
 use crate::logline::Escaped;
 use crate::packet::{proto, Summary};
 use core::fmt::{self, Display, Formatter, Write};
-use core::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 /// The most ports the `ports` filter holds.
 pub(crate) const MAX_PORTS: usize = 16;
@@ -39,6 +50,8 @@ pub(crate) enum Param {
     Ports,
     /// `netns`: log only these namespaces, by inode (empty: all).
     Netns,
+    /// `log_level`: the kernel log level of the lines.
+    LogLevel,
 }
 
 impl Param {
@@ -51,6 +64,7 @@ impl Param {
             Self::Protocols,
             Self::Ports,
             Self::Netns,
+            Self::LogLevel,
         ]
         .get(id)
         .copied()
@@ -65,9 +79,18 @@ impl Param {
             Self::Protocols => "protocols",
             Self::Ports => "ports",
             Self::Netns => "netns",
+            Self::LogLevel => "log_level",
         }
     }
 }
+
+/// Default `log_level`: `KERN_WARNING`, as the kernel's `LOG` target.
+pub(crate) const DEFAULT_LOG_LEVEL: u32 = 4;
+
+/// The names of the kernel log levels, 0 to 7, as `log_level` takes them.
+const LEVELS: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
 
 /// Protocol names accepted by `protocols`, and their bits.
 const PROTOCOLS: [(&str, u32); 7] = [
@@ -178,6 +201,21 @@ impl<const N: usize> AtomicList<N> {
     }
 }
 
+/// One version of the two filter lists.
+struct Lists {
+    ports: AtomicList<MAX_PORTS>,
+    netns: AtomicList<MAX_NETNS>,
+}
+
+impl Lists {
+    const fn new() -> Self {
+        Self {
+            ports: AtomicList::new(),
+            netns: AtomicList::new(),
+        }
+    }
+}
+
 /// The settings; one static instance, [`SETTINGS`].
 pub(crate) struct Settings {
     enabled: AtomicBool,
@@ -185,10 +223,12 @@ pub(crate) struct Settings {
     burst: AtomicU32,
     /// Bits of [`PROTOCOLS`]; zero means every protocol.
     protocols: AtomicU32,
-    /// Even when the lists are stable, odd while a writer changes them.
-    seq: AtomicU32,
-    ports: AtomicList<MAX_PORTS>,
-    netns: AtomicList<MAX_NETNS>,
+    /// Two versions of the lists; readers read `lists[current]`.
+    lists: [Lists; 2],
+    /// Which of `lists` is published: 0 or 1.
+    current: AtomicUsize,
+    /// The kernel log level of the lines, 0-7.
+    log_level: AtomicU32,
 }
 
 /// The settings the module parameters read and write.
@@ -202,10 +242,15 @@ impl Settings {
             rate: AtomicU32::new(DEFAULT_RATE),
             burst: AtomicU32::new(DEFAULT_BURST),
             protocols: AtomicU32::new(0),
-            seq: AtomicU32::new(0),
-            ports: AtomicList::new(),
-            netns: AtomicList::new(),
+            lists: [Lists::new(), Lists::new()],
+            current: AtomicUsize::new(0),
+            log_level: AtomicU32::new(DEFAULT_LOG_LEVEL),
         }
+    }
+
+    /// The kernel log level of the lines: 0 (`KERN_EMERG`) to 7 (`KERN_DEBUG`).
+    pub(crate) fn log_level(&self) -> u32 {
+        self.log_level.load(Ordering::Relaxed)
     }
 
     /// Whether logging is on.
@@ -223,45 +268,54 @@ impl Settings {
         self.burst.load(Ordering::Relaxed)
     }
 
-    /// Both lists, never a mix of an old and a new one.
-    fn lists(&self) -> (List<MAX_PORTS>, List<MAX_NETNS>) {
-        loop {
-            let before = self.seq.load(Ordering::Acquire);
-            let lists = (self.ports.load(), self.netns.load());
-            fence(Ordering::Acquire);
-            if before & 1 == 0 && self.seq.load(Ordering::Relaxed) == before {
-                return lists;
-            }
-            core::hint::spin_loop();
-        }
+    /// The published version of the lists. The caller is a reader in the
+    /// sense of the module documentation (inside RCU), or a writer.
+    fn published(&self) -> &Lists {
+        // Acquire pairs with the writer's Release: the items of the version
+        // named are visible before the name is.
+        &self.lists[self.current.load(Ordering::Acquire) & 1]
     }
 
     /// Whether the filters let this packet, seen in namespace `netns`, be
-    /// logged (`enabled` aside). This runs for every packet: it reads the
-    /// lists in place, under the sequence counter, and copies nothing.
+    /// logged (`enabled` aside). This runs for every packet, inside RCU: it
+    /// reads the published lists in place, copies nothing and never waits.
     pub(crate) fn wants(&self, netns: u32, summary: &Summary) -> bool {
         let protocols = self.protocols.load(Ordering::Relaxed);
         if protocols != 0 && protocols & protocol_bit(summary) == 0 {
             return false;
         }
+        let lists = self.published();
         let ports = summary.ports().map(|(s, d)| (u32::from(s), u32::from(d)));
-        loop {
-            let before = self.seq.load(Ordering::Acquire);
-            let wanted = self.netns.allows(|n| n == netns)
-                && self
-                    .ports
-                    .allows(|p| ports.is_some_and(|(s, d)| p == s || p == d));
-            fence(Ordering::Acquire);
-            if before & 1 == 0 && self.seq.load(Ordering::Relaxed) == before {
-                return wanted;
-            }
-            core::hint::spin_loop();
-        }
+        lists.netns.allows(|n| n == netns)
+            && lists
+                .ports
+                .allows(|p| ports.is_some_and(|(s, d)| p == s || p == d))
     }
 
     /// Sets `param` from the text `value`, or refuses it and keeps the old
-    /// value. Callers serialise writes (the kernel's parameter lock does).
-    pub(crate) fn set<'a>(&self, param: Param, value: &'a [u8]) -> Result<(), ParamError<'a>> {
+    /// value. `None` is a parameter given bare (`insmod nsfilter.ko enabled`):
+    /// it turns a flag on and is refused for the others. Callers serialise
+    /// writes (the kernel's parameter lock does). A list is published, then
+    /// `wait_for_readers` waits until no reader can still see the old one:
+    /// when `set` returns, the next packet on any CPU sees the new value.
+    pub(crate) fn set<'a>(
+        &self,
+        param: Param,
+        value: Option<&'a [u8]>,
+        wait_for_readers: impl FnOnce(),
+    ) -> Result<(), ParamError<'a>> {
+        let Some(value) = value else {
+            return match param {
+                Param::Enabled => {
+                    self.enabled.store(true, Ordering::Relaxed);
+                    Ok(())
+                }
+                _ => Err(ParamError {
+                    reason: "this parameter needs a value (NAME=VALUE)",
+                    token: b"",
+                }),
+            };
+        };
         let value = trim(value);
         match param {
             Param::Enabled => self.enabled.store(parse_bool(value)?, Ordering::Relaxed),
@@ -270,6 +324,7 @@ impl Settings {
             Param::Protocols => self
                 .protocols
                 .store(parse_protocols(value)?, Ordering::Relaxed),
+            Param::LogLevel => self.log_level.store(parse_level(value)?, Ordering::Relaxed),
             Param::Ports => {
                 let ports = parse_list::<MAX_PORTS>(
                     value,
@@ -278,7 +333,7 @@ impl Settings {
                     "a port is a number from 1 to 65535",
                     "at most 16 ports",
                 )?;
-                self.write_lists(|s| s.ports.store(&ports));
+                self.publish(|next| next.ports.store(&ports), wait_for_readers);
             }
             Param::Netns => {
                 let netns = parse_list::<MAX_NETNS>(
@@ -288,18 +343,23 @@ impl Settings {
                     "a namespace is its inode number, as in 'ls -iL /proc/self/ns/net'",
                     "at most 16 namespaces",
                 )?;
-                self.write_lists(|s| s.netns.store(&netns));
+                self.publish(|next| next.netns.store(&netns), wait_for_readers);
             }
         }
         Ok(())
     }
 
-    fn write_lists(&self, write: impl FnOnce(&Self)) {
-        let seq = self.seq.load(Ordering::Relaxed);
-        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
-        write(self);
-        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    /// Publishes a new version of the lists: the published one with `change`
+    /// applied, written into the unpublished copy (which no reader sees: the
+    /// previous writer waited for them), then named, then a grace period.
+    fn publish(&self, change: impl FnOnce(&Lists), wait_for_readers: impl FnOnce()) {
+        let now = self.current.load(Ordering::Relaxed) & 1;
+        let (old, next) = (&self.lists[now], &self.lists[now ^ 1]);
+        next.ports.store(&old.ports.load());
+        next.netns.store(&old.netns.load());
+        change(next);
+        self.current.store(now ^ 1, Ordering::Release);
+        wait_for_readers();
     }
 
     /// Writes the current value of `param` as `set` accepts it.
@@ -325,8 +385,12 @@ impl Settings {
                 }
                 Ok(())
             }
-            Param::Ports => list(out, self.lists().0.as_slice()),
-            Param::Netns => list(out, self.lists().1.as_slice()),
+            Param::Ports => list(out, self.published().ports.load().as_slice()),
+            Param::Netns => list(out, self.published().netns.load().as_slice()),
+            Param::LogLevel => {
+                let level = self.log_level() as usize;
+                out.write_str(LEVELS.get(level).copied().unwrap_or("debug"))
+            }
         }
     }
 }
@@ -373,6 +437,22 @@ fn parse_rate(v: &[u8]) -> Result<u32, ParamError<'_>> {
         reason: "want a whole number from 1 to 1000000",
         token: v,
     })
+}
+
+/// A log level: its number, 0-7, or its name (`warn` for `warning`).
+fn parse_level(v: &[u8]) -> Result<u32, ParamError<'_>> {
+    let named = LEVELS
+        .iter()
+        .position(|name| name.as_bytes().eq_ignore_ascii_case(v))
+        .or_else(|| v.eq_ignore_ascii_case(b"warn").then_some(4));
+    named
+        // CAST: A position in `LEVELS`, below 8.
+        .map(|n| n as u32)
+        .or_else(|| parse_number(v, 0, 7))
+        .ok_or(ParamError {
+            reason: "want a level 0-7 or emerg, alert, crit, err, warning, notice, info, debug",
+            token: v,
+        })
 }
 
 fn parse_protocols(v: &[u8]) -> Result<u32, ParamError<'_>> {

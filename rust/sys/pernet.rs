@@ -1,43 +1,33 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Safe wrappers over the kernel's C API.
-//!
-//! This is the only module of nsfilter that calls C or holds `unsafe` code
-//! (apart from the generated [`crate::bindings`]). It offers:
-//!
-//! - [`NetHook`], the trait a hook implements: per-namespace state, a
-//!   per-packet callback and the text of `/proc/net/nsfilter`, all safe;
-//! - [`Registration`], which hooks `NF_INET_PRE_ROUTING` at `NF_IP_PRI_FIRST`
-//!   for IPv4 and IPv6 in every network namespace while it lives, and gives
-//!   each namespace its `/proc/net/nsfilter`;
-//! - [`Packet`], a read-only view of one packet and where it was seen, whose
-//!   bytes are read with bounds checks only;
-//! - the entry points of the module parameters declared in `helpers.c`,
-//!   which hand the value to [`crate::hook`] as bytes.
+//! nsfilter's hook in every network namespace, through pernet operations.
 //!
 //! # Why pernet operations
 //!
 //! Every namespace is on the kernel's `net_namespace_list`, but walking that
 //! list by hand is racy: a namespace can be created after the walk, or die
-//! during it, and the list's lock is not exported.
-//! (Hence the per-namespace `/proc` file is also created in `init` and
-//! removed in `pre_exit`, while the state it shows is alive.) `register_pernet_subsys()`
+//! during it, and the list's lock is not exported. `register_pernet_subsys()`
 //! walks it under `pernet_ops_rwsem`, calls `init` for every namespace that
 //! exists and every one created later, and tears down in an order that makes
 //! the hook's lifetime provable: `pre_exit` (the hook is unregistered), then
 //! an RCU grace period (no hook call can still be running), then `exit` (the
 //! namespace's state is dropped). The same order runs for every namespace on
-//! `unregister_pernet_subsys()`, that is on rmmod.
+//! `unregister_pernet_subsys()`, that is on rmmod. The per-namespace `/proc`
+//! file is created in `init` and removed in `pre_exit`, while the state it
+//! shows is alive.
 
+use super::{
+    net::{Net, Packet},
+    writer::SliceWriter,
+};
 use crate::bindings;
-use crate::packet::{Bytes, Family};
 use core::{
     cell::UnsafeCell,
-    ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr},
+    ffi::{c_int, c_uint, c_void, CStr},
     fmt::{self, Write},
     marker::PhantomData,
     mem::{size_of, MaybeUninit},
-    ptr::{self, addr_of, addr_of_mut},
+    ptr::{self, addr_of_mut},
     sync::atomic::{AtomicBool, Ordering},
 };
 use kernel::{error::to_result, prelude::*, types::Opaque};
@@ -66,122 +56,6 @@ pub(crate) trait NetHook: 'static {
 /// The name of the per-namespace file in `/proc/net`.
 const PROC_NAME: &CStr = c"nsfilter";
 
-/// A network namespace.
-///
-/// # Invariants
-///
-/// The pointer inside is a valid `struct net` for the lifetime of the reference.
-#[repr(transparent)]
-pub(crate) struct Net(Opaque<bindings::net>);
-
-impl Net {
-    /// Creates a reference to a [`Net`] from a raw pointer.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must point to a live `struct net` for the whole lifetime `'a`.
-    unsafe fn from_raw<'a>(ptr: *const bindings::net) -> &'a Self {
-        // CAST: `Net` is `repr(transparent)` over `bindings::net`.
-        // SAFETY: The caller guarantees the pointer is valid for `'a`.
-        unsafe { &*ptr.cast::<Self>() }
-    }
-
-    /// The namespace's inode number, as in `/proc/<pid>/ns/net` and `ip netns`.
-    pub(crate) fn inode(&self) -> u32 {
-        // SAFETY: The pointer is valid by the type invariant; `ns.inum` is set
-        // when the namespace is allocated and never changes afterwards.
-        unsafe { (*self.0.get()).ns.inum }
-    }
-}
-
-/// One packet at a netfilter hook, read-only.
-///
-/// # Invariants
-///
-/// `skb` and `state` are valid for `'a`, and `skb->data` points at the network
-/// header (true at `NF_INET_PRE_ROUTING`).
-pub(crate) struct Packet<'a> {
-    skb: *const bindings::sk_buff,
-    state: *const bindings::nf_hook_state,
-    _lifetime: PhantomData<&'a ()>,
-}
-
-impl<'a> Packet<'a> {
-    /// The family of the hook that saw the packet, if IPv4 or IPv6.
-    pub(crate) fn family(&self) -> Option<Family> {
-        // SAFETY: `state` is valid by the type invariant.
-        let pf = c_uint::from(unsafe { (*self.state).pf });
-        match pf {
-            bindings::NFPROTO_IPV4 => Some(Family::Ipv4),
-            bindings::NFPROTO_IPV6 => Some(Family::Ipv6),
-            _ => None,
-        }
-    }
-
-    /// The namespace the packet is entering.
-    pub(crate) fn net(&self) -> &'a Net {
-        // SAFETY: `state` is valid by the type invariant, and `state->net` is
-        // the namespace the packet is in, alive while the hook runs.
-        unsafe { Net::from_raw((*self.state).net) }
-    }
-
-    /// The name of the device the packet came in on (empty if none).
-    pub(crate) fn in_dev_name(&self) -> &'a [u8] {
-        // SAFETY: `state` is valid by the type invariant.
-        let dev = unsafe { (*self.state).in_ };
-        if dev.is_null() {
-            return &[];
-        }
-        // SAFETY: A non-null input device is held by the packet's path for the
-        // duration of the hook; `name` is a fixed array inside it.
-        let name = unsafe { &*addr_of!((*dev).name) };
-        // CAST: `c_char` and `u8` have the same size and alignment.
-        // SAFETY: The array is `name.len()` initialised bytes.
-        let bytes = unsafe { core::slice::from_raw_parts(name.as_ptr().cast::<u8>(), name.len()) };
-        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        &bytes[..end]
-    }
-}
-
-impl Bytes for Packet<'_> {
-    fn len(&self) -> usize {
-        // SAFETY: `skb` is valid by the type invariant.
-        unsafe { (*self.skb).len as usize }
-    }
-
-    fn get<'b>(&'b self, offset: usize, buf: &'b mut [u8]) -> Option<&'b [u8]> {
-        let count = buf.len();
-        let end = offset.checked_add(count)?;
-        // SAFETY: `skb` is valid by the type invariant; nothing changes these
-        // fields while a hook runs.
-        let (len, data_len, data) =
-            unsafe { ((*self.skb).len, (*self.skb).data_len, (*self.skb).data) };
-        if end > len as usize {
-            return None;
-        }
-        let head_len = (len - data_len) as usize;
-        if end <= head_len {
-            // SAFETY: `[data, data + head_len)` is the linear part of the
-            // packet, readable while the hook runs, and `offset + count` is
-            // within it (checked above).
-            return Some(unsafe { core::slice::from_raw_parts(data.add(offset), count) });
-        }
-        // The bytes reach into paged data: copy them, as `skb_header_pointer()`
-        // does. `end <= len <= i32::MAX`, so the casts below are lossless.
-        // SAFETY: `skb` is valid, `offset + count <= skb->len` (checked above)
-        // and `buf` has room for `count` bytes.
-        let ret = unsafe {
-            bindings::skb_copy_bits(
-                self.skb,
-                offset as c_int,
-                buf.as_mut_ptr().cast::<c_void>(),
-                count as c_int,
-            )
-        };
-        (ret == 0).then_some(&*buf)
-    }
-}
-
 /// What the kernel stores for nsfilter in each namespace (`net_generic()`).
 ///
 /// `ops.priv` points at `state`, so the hook finds its state without a lookup.
@@ -195,10 +69,12 @@ struct PerNet<T: NetHook> {
 /// each use explain.
 struct StaticCell<T>(UnsafeCell<MaybeUninit<T>>);
 
-// SAFETY: Each `StaticCell` below is written only by `Registration::register`
-// before the kernel is given its address (guarded by `REGISTERED`), and after
-// that only by the kernel under `pernet_ops_rwsem`.
-unsafe impl<T> Sync for StaticCell<T> {}
+// SAFETY: Sharing a `StaticCell` shares its `T` between CPUs, hence
+// `T: Send`. Each `StaticCell` below is written only by
+// `Registration::register` before the kernel is given its address (guarded by
+// `REGISTERED`), and after that only by the kernel under `pernet_ops_rwsem`;
+// nsfilter reads `NET_ID` only in pernet callbacks, after the kernel wrote it.
+unsafe impl<T: Send> Sync for StaticCell<T> {}
 
 impl<T> StaticCell<T> {
     const fn new() -> Self {
@@ -211,12 +87,27 @@ impl<T> StaticCell<T> {
     }
 }
 
+/// `struct pernet_operations`, owned by the kernel while registered.
+#[repr(transparent)]
+struct PernetOps(bindings::pernet_operations);
+
+// SAFETY: The pointers inside are to static functions and to `NET_ID`, valid
+// on every CPU, and to the kernel's list of pernet operations, which the
+// kernel reads and writes only under `pernet_ops_rwsem`, from any CPU.
+unsafe impl Send for PernetOps {}
+
 /// The pernet operations; the kernel links them into its list while registered.
-static PERNET_OPS: StaticCell<bindings::pernet_operations> = StaticCell::new();
+static PERNET_OPS: StaticCell<PernetOps> = StaticCell::new();
 /// The `net_generic()` id the kernel assigns to nsfilter's per-namespace data.
 static NET_ID: StaticCell<c_uint> = StaticCell::new();
 /// Whether a [`Registration`] exists; the statics above serve only one.
 static REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// The address of the pernet operations, as the kernel takes it.
+fn pernet_ops() -> *mut bindings::pernet_operations {
+    // CAST: `PernetOps` is `repr(transparent)` over `pernet_operations`.
+    PERNET_OPS.get().cast()
+}
 
 /// nsfilter's hook, registered in every network namespace while this lives.
 ///
@@ -252,10 +143,10 @@ impl<T: NetHook> Registration<T> {
         };
         // SAFETY: `REGISTERED` was false, so the kernel does not hold
         // `PERNET_OPS` and nothing else reads or writes it.
-        unsafe { PERNET_OPS.get().write(ops) };
+        unsafe { PERNET_OPS.get().write(PernetOps(ops)) };
         // SAFETY: `PERNET_OPS` is initialised and static; the kernel owns it
         // until `unregister_pernet_subsys()` in `drop`.
-        let ret = to_result(unsafe { bindings::register_pernet_subsys(PERNET_OPS.get()) });
+        let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });
         if let Err(e) = ret {
             REGISTERED.store(false, Ordering::Release);
             return Err(e);
@@ -270,7 +161,7 @@ impl<T: NetHook> Drop for Registration<T> {
         // SAFETY: Registered by the type invariant. This runs `pre_exit`
         // (unhook), an RCU grace period, then `exit` (drop the state) for every
         // namespace, so no hook call is running when it returns.
-        unsafe { bindings::unregister_pernet_subsys(PERNET_OPS.get()) };
+        unsafe { bindings::unregister_pernet_subsys(pernet_ops()) };
         REGISTERED.store(false, Ordering::Release);
     }
 }
@@ -340,15 +231,22 @@ impl<T: NetHook> Adapter<T> {
             if entry.is_null() {
                 // SAFETY: Registered just above.
                 unsafe { bindings::nf_unregister_net_hook(net, (*slot).ops.get()) };
-                // SAFETY: Nothing runs the hook any more once unregistered and
-                // a grace period has passed.
-                unsafe { bindings::synchronize_net() };
                 ret = ENOMEM.to_errno();
             }
         }
         if ret != 0 {
-            // SAFETY: The hook is not registered, so nothing else can see
-            // the state; the kernel frees the slot without calling `exit`.
+            // The hook may have been visible even when registration failed:
+            // for `NFPROTO_INET`, `nf_register_net_hook()` registers IPv4,
+            // then IPv6, and when the IPv6 half fails it unregisters IPv4
+            // again without waiting for RCU (net/netfilter/core.c). A CPU may
+            // still be inside the hook, reading the state, and the kernel
+            // frees the slot as soon as this returns (`ops_init()`). Wait for
+            // every such call to end first.
+            // SAFETY: Process context: pernet `init` may sleep.
+            unsafe { bindings::synchronize_net() };
+            // SAFETY: The hook is unregistered and no call of it is running
+            // (the grace period above), so nothing else can see the state;
+            // the kernel frees the slot without calling `exit`.
             unsafe { ptr::drop_in_place(addr_of_mut!((*slot).state)) };
         }
         ret
@@ -387,9 +285,13 @@ impl<T: NetHook> Adapter<T> {
             return ENOSPC.to_errno();
         }
         let text = out.written();
-        // CAST: At most 1024 bytes.
         // SAFETY: `seq` is valid and `text` is readable for its length.
-        unsafe { bindings::seq_write(seq, text.as_ptr().cast::<c_void>(), text.len()) }
+        unsafe { bindings::seq_write(seq, text.as_ptr().cast::<c_void>(), text.len()) };
+        // `seq_write()` returns -1 when the seq_file's buffer is full; the
+        // seq_file then grows its buffer and calls `show` again by itself
+        // (`seq_read_iter()` checks `seq_has_overflowed()`). That is not an
+        // error of `show`, whose negative return would fail the read(2).
+        0
     }
 
     /// `pernet_operations.exit`: drops the namespace's state.
@@ -417,86 +319,10 @@ impl<T: NetHook> Adapter<T> {
         // SAFETY: `priv_` points at the namespace's state, alive until `exit`,
         // which waits for every running hook call.
         let net_state = unsafe { &*priv_.cast::<T::NetState>() };
-        // INVARIANT: Netfilter passes a valid `skb` and `state` for the call,
+        // SAFETY: Netfilter passes a valid `skb` and `state` for the call,
         // with `skb->data` at the network header at `NF_INET_PRE_ROUTING`.
-        let packet = Packet {
-            skb,
-            state,
-            _lifetime: PhantomData,
-        };
+        let packet = unsafe { Packet::from_raw(skb, state) };
         T::packet(net_state, &packet);
         bindings::NF_ACCEPT
     }
-}
-
-/// A [`Write`] into a byte buffer that refuses to overflow it.
-struct SliceWriter<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl<'a> SliceWriter<'a> {
-    fn new(buf: &'a mut [u8]) -> Self {
-        Self { buf, len: 0 }
-    }
-
-    fn written(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl Write for SliceWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-/// The size of the buffer the kernel hands to a parameter's `get`.
-const PARAM_BUF_SIZE: usize = kernel::page::PAGE_SIZE;
-
-/// `kernel_param_ops.set` of the parameter numbered `id` (see `helpers.c`).
-///
-/// # Safety
-///
-/// Called by the kernel only (through `helpers.c`), with `val` null or a
-/// NUL-terminated string valid for the call.
-#[no_mangle]
-unsafe extern "C" fn nsfilter_param_set(id: c_ulong, val: *const c_char) -> c_int {
-    let value = if val.is_null() {
-        &[][..]
-    } else {
-        // SAFETY: A NUL-terminated string valid for the call (the caller's
-        // guarantee).
-        unsafe { CStr::from_ptr(val) }.to_bytes()
-    };
-    // CAST: Parameter numbers are small constants.
-    match crate::hook::param_set(id as usize, value) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
-}
-
-/// `kernel_param_ops.get` of the parameter numbered `id` (see `helpers.c`).
-///
-/// # Safety
-///
-/// Called by the kernel only (through `helpers.c`), with `buf` pointing to
-/// a writable buffer of `PAGE_SIZE` bytes.
-#[no_mangle]
-unsafe extern "C" fn nsfilter_param_get(id: c_ulong, buf: *mut c_char) -> c_int {
-    // SAFETY: `buf` is `PARAM_BUF_SIZE` writable bytes (the caller's guarantee).
-    let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), PARAM_BUF_SIZE) };
-    let mut out = SliceWriter::new(buf);
-    // CAST: Parameter numbers are small constants.
-    if crate::hook::param_show(id as usize, &mut out).is_err() || out.write_str("\n").is_err() {
-        return EINVAL.to_errno();
-    }
-    // CAST: At most `PAGE_SIZE`.
-    out.written().len() as c_int
 }
