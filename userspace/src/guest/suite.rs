@@ -1,0 +1,235 @@
+//! The VM test suite: its tests, in the order KTAP numbers them, and the
+//! runner that gives each a fresh `Ctx` and a clean VM and prints KTAP.
+
+use super::context::{Ctx, Scale};
+use super::labs::clean_up;
+use super::module::rmmod;
+use super::reports;
+use super::tests_concurrency::{
+    test_fault_injection, test_param_writes_under_flood, test_rename_under_traffic,
+};
+use super::tests_controls::{test_bad_parameters, test_params, test_rate_change, test_rate_limit};
+use super::tests_core::{
+    test_bridge, test_hook_priority, test_ipip, test_ipv6, test_load_unload, test_lwn,
+    test_malformed, test_namespace_lifecycle, test_namespaces_before_insmod, test_nat,
+    test_seed001,
+};
+use super::tests_counters::{test_counters_per_protocol, test_proc_counters};
+use super::tests_logformat::test_logformat;
+use super::tests_reliability::{test_churn, test_fuzz, test_load_unload_flood};
+use super::{GuestResult, SKIP};
+use std::fs;
+
+/// One test of the suite.
+struct Test {
+    name: &'static str,
+    run: fn(&mut Ctx) -> GuestResult,
+}
+
+const SUITE: &[Test] = &[
+    Test {
+        name: "load_unload",
+        run: test_load_unload,
+    },
+    Test {
+        name: "seed001_two_namespaces",
+        run: test_seed001,
+    },
+    Test {
+        name: "lwn_init_and_netns1",
+        run: test_lwn,
+    },
+    Test {
+        name: "nat_masquerade_lab",
+        run: test_nat,
+    },
+    Test {
+        name: "bridge_lab",
+        run: test_bridge,
+    },
+    Test {
+        name: "ipip_tunnel_lab",
+        run: test_ipip,
+    },
+    Test {
+        name: "namespace_lifecycle",
+        run: test_namespace_lifecycle,
+    },
+    Test {
+        name: "namespaces_before_insmod",
+        run: test_namespaces_before_insmod,
+    },
+    Test {
+        name: "hook_runs_first",
+        run: test_hook_priority,
+    },
+    Test {
+        name: "ipv6_tcp_udp",
+        run: test_ipv6,
+    },
+    Test {
+        name: "malformed_injected_frames",
+        run: test_malformed,
+    },
+    Test {
+        name: "params_at_runtime",
+        run: test_params,
+    },
+    Test {
+        name: "rate_limit_is_per_namespace",
+        run: test_rate_limit,
+    },
+    Test {
+        name: "rate_change_takes_effect_at_once",
+        run: test_rate_change,
+    },
+    Test {
+        name: "proc_counters_per_namespace",
+        run: test_proc_counters,
+    },
+    Test {
+        name: "counters_per_protocol",
+        run: test_counters_per_protocol,
+    },
+    Test {
+        name: "bad_parameters",
+        run: test_bad_parameters,
+    },
+    Test {
+        name: "fuzz_injected_packets",
+        run: test_fuzz,
+    },
+    Test {
+        name: "namespace_churn",
+        run: test_churn,
+    },
+    Test {
+        name: "load_unload_under_flood",
+        run: test_load_unload_flood,
+    },
+    Test {
+        name: "fault_injection_netns_and_insmod",
+        run: test_fault_injection,
+    },
+    Test {
+        name: "param_writes_under_flood",
+        run: test_param_writes_under_flood,
+    },
+    Test {
+        name: "device_rename_under_traffic",
+        run: test_rename_under_traffic,
+    },
+    Test {
+        name: "logformat_kernel_is_the_oracle",
+        run: test_logformat,
+    },
+];
+
+/// Tests that break the test path on purpose, for `scripts/lab-selftest.sh`:
+/// run only when the filter names one of them exactly.
+const SELFTESTS: &[Test] = &[
+    Test {
+        name: "selftest_not_ok",
+        run: |_| Err("this test fails on purpose".into()),
+    },
+    Test {
+        name: "selftest_missing_result",
+        run: |_| std::process::exit(0),
+    },
+    Test {
+        name: "selftest_panic",
+        run: |_| panic!("the agent panics on purpose"),
+    },
+    Test {
+        name: "selftest_hang",
+        run: |_| loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        },
+    },
+];
+
+/// Whether the test `name` is one that `filter` selects: its name contains
+/// the filter or, for `a,b`, `a` or `b`.
+fn selected(filter: &str, name: &str) -> bool {
+    filter.split(',').any(|f| name.contains(f))
+}
+
+/// Runs the tests whose name contains `filter` (or, for `a,b`, `a` or
+/// `b`), printing KTAP. A filter that matches no test is a failure, not an
+/// empty success.
+pub(super) fn run_suite(filter: &str, scale: &'static Scale) -> i32 {
+    let tests: Vec<&Test> = match SELFTESTS.iter().find(|t| t.name == filter) {
+        Some(selftest) => vec![selftest],
+        None => SUITE.iter().filter(|t| selected(filter, t.name)).collect(),
+    };
+    println!("KTAP version 1");
+    println!("1..{}", tests.len());
+    if tests.is_empty() {
+        println!("# no test name contains '{filter}'");
+        return 1;
+    }
+    let mut failed = 0;
+    for (i, test) in tests.iter().enumerate() {
+        let reports_before = reports::mark();
+        let result = Ctx::new(scale).and_then(|mut ctx| {
+            let r = (test.run)(&mut ctx);
+            // Leave a clean VM for the next test whatever happened.
+            let _ = clean_up();
+            if fs::read_to_string("/proc/modules").is_ok_and(|m| m.contains("nsfilter ")) {
+                let _ = rmmod();
+            }
+            r
+        });
+        // A kernel report during the test fails it, whatever it checked.
+        let reported = reports::since(&reports_before);
+        let result = match (result, reported.is_empty()) {
+            (r, true) => r,
+            (r, false) => Err(format!(
+                "the kernel reported during this test:\n{}{}",
+                reported.join("\n"),
+                r.err().map_or(String::new(), |e| format!("\n{e}"))
+            )),
+        };
+        match result {
+            Ok(()) => println!("ok {} {}", i + 1, test.name),
+            Err(e) if e.starts_with(SKIP) => {
+                println!("ok {} {} # SKIP {}", i + 1, test.name, &e[SKIP.len()..]);
+            }
+            Err(e) => {
+                failed += 1;
+                for line in e.lines() {
+                    println!("# {line}");
+                }
+                println!("not ok {} {}", i + 1, test.name);
+            }
+        }
+    }
+    i32::from(failed > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{selected, SUITE};
+
+    #[test]
+    fn a_filter_selects_by_substring_and_a_list_by_any_of_its_parts() {
+        assert!(selected("", "load_unload"));
+        assert!(selected("unload", "load_unload"));
+        assert!(!selected("ipip", "load_unload"));
+        let race = "namespace_churn,load_unload_under_flood,param_writes_under_flood,device_rename_under_traffic";
+        let chosen: Vec<&str> = SUITE
+            .iter()
+            .map(|t| t.name)
+            .filter(|n| selected(race, n))
+            .collect();
+        assert_eq!(
+            chosen,
+            [
+                "namespace_churn",
+                "load_unload_under_flood",
+                "param_writes_under_flood",
+                "device_rename_under_traffic"
+            ]
+        );
+    }
+}
