@@ -3,15 +3,22 @@
 #
 #   make run     set up if needed, boot the lab VM and show the per-namespace log
 #   make test    set up if needed, run the host tests and the VM suite
+#   make shell   an interactive shell in the lab VM, nsfilter loaded
 #   make check   formatting and lints (rustfmt, clippy, CLIPPY=1 module build)
-#   make stress  the reliability tests at full size on the debug kernel
-#   make bench   per-packet cost against no module and a C twin; results/
+#   make stress  the reliability tests at full size on the debug and race kernels
+#   make repeat  the VM suite N times in a row (N=20; FILTER=NAME for some tests)
+#   make mutants host mutants of rust/'s logic, and module mutants in the VM
+#   make bench   per-packet cost beside a floor, a C twin and nft; host scaling; results/
 #   make         build nsfilter.ko against KDIR (default: the cached lab kernel)
 #   make rust-analyzer   write rust-project.json for IDE support of rust/
 #   make clean   remove every build product of this folder
+#   make host-kdir   prepare the running distribution kernel's tree for Rust modules
+#   make rehearse    the README's commands on a fresh Debian 12 root (scripts/rehearse.sh)
 #
-# Variables: KDIR (kernel build tree), KERNEL (lab kernel variant, default lab),
-# KSRC (kernel source tarball or folder), LLVM (default -19), NSFILTER_CACHE.
+# Variables: KERNEL (lab, the default: Linux 6.12 LTS; lab-7.3: the same from
+# Linux 7.3; debian: Debian 13's own 7.3 kernel, unmodified; debug, race: see
+# scripts/kernel.sh), KDIR (any other Rust-enabled kernel build tree), KSRC
+# (kernel source tarball or folder), LLVM (default -19), NSFILTER_CACHE.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := module
@@ -23,31 +30,43 @@ LLVM ?= -19
 ifndef BINDGEN
 BINDGEN := $(shell . scripts/common.sh && echo "$$BINDGEN")
 endif
+# KDIR is computed at its first use, not when this file is read: on a fresh
+# machine the kernel source is there only once `setup` has run, and KDIR
+# names a folder keyed by that source.
 ifndef KDIR
-KDIR := $(shell scripts/kernel.sh kdir $(KERNEL))
+KDIR = $(eval KDIR := $(shell scripts/kernel.sh kdir $(KERNEL)))$(KDIR)
+# What the lab VM boots for KERNEL: the image, and for a distribution kernel
+# its modules and the taints it is expected to show.
+LAB_KERNEL = $(eval LAB_KERNEL := $(shell scripts/kernel.sh lab-args $(KERNEL)))$(LAB_KERNEL)
+else
+LAB_KERNEL = --kernel "$(KDIR)/arch/x86/boot/bzImage"
 endif
 export LLVM
 
 CARGO ?= cargo
 LAB_MANIFEST := userspace/Cargo.toml
 LAB := userspace/target/release/nsfilter-lab
-KMAKE = $(MAKE) -C "$(KDIR)" M="$(CURDIR)" LLVM=$(LLVM) BINDGEN="$(BINDGEN)"
+# The kernel's make with the compilers that built KDIR (in Debian 13's root
+# for KERNEL=debian): scripts/kmake.sh.
+KMAKE = BINDGEN="$(BINDGEN)" scripts/kmake.sh "$(KDIR)" M="$(CURDIR)"
 # What the lab VM boots and loads.
-LAB_ARGS = --kernel "$(KDIR)/arch/x86/boot/bzImage" --module "$(CURDIR)/nsfilter.ko"
+LAB_ARGS = $(LAB_KERNEL) --module "$(CURDIR)/nsfilter.ko"
 
-.PHONY: module setup kernel lab run test stress stress-run bench check clean rust-analyzer
+.PHONY: module setup kernel lab run shell test stress stress-run repeat mutants bench check clean rust-analyzer \
+	host-kdir host-kdir-check rehearse
 
 setup:
-	@scripts/setup.sh
+	@scripts/setup.sh --kernel $(KERNEL)
 
-# The cached lab kernel: built once per source, fragment and toolchain.
+# The cached kernel: built (or, for KERNEL=debian, fetched and prepared) once
+# per source, fragment and toolchain.
 kernel: setup
 	@scripts/kernel.sh build $(KERNEL) >/dev/null
 
 # One clear line when KDIR cannot build a Rust module, rather than pages of
 # Kbuild errors.
 module:
-	@test -f "$(KDIR)/Makefile" || { echo "nsfilter: error: KDIR=$(KDIR) is not a kernel build tree (run 'make kernel', or set KDIR)" >&2; exit 1; }
+	@test -f "$(KDIR)/Makefile" || { echo "nsfilter: error: KDIR=$(KDIR) is not a kernel build tree (run 'make kernel KERNEL=$(KERNEL)', or set KDIR)" >&2; exit 1; }
 	@grep -qx 'CONFIG_RUST=y' "$(KDIR)/.config" 2>/dev/null || { echo "nsfilter: error: the kernel in KDIR=$(KDIR) is built without CONFIG_RUST" >&2; exit 1; }
 	@test -f "$(KDIR)/Module.symvers" || { echo "nsfilter: error: KDIR=$(KDIR) has no Module.symvers (build its 'modules' target)" >&2; exit 1; }
 	@$(KMAKE) modules
@@ -59,6 +78,10 @@ run: kernel
 	@$(MAKE) --no-print-directory module lab
 	@$(LAB) run $(LAB_ARGS)
 
+shell: kernel
+	@$(MAKE) --no-print-directory module lab
+	@$(LAB) shell $(LAB_ARGS)
+
 test: kernel
 	$(CARGO) test --quiet --manifest-path $(LAB_MANIFEST)
 	@$(MAKE) --no-print-directory module lab
@@ -67,21 +90,48 @@ test: kernel
 	scripts/readme-labs.sh $(LAB) $(LAB_ARGS)
 
 # The reliability tests at full size on the debug kernel (KASAN, lockdep,
-# kmemleak, panic_on_warn): built once into the cache like the lab kernel.
+# kmemleak, fault injection, PREEMPT, panic_on_warn) and on the race kernel
+# (KCSAN, lockdep, PREEMPT): each built once into the cache like the lab
+# kernel. KERNEL= runs them on that one kernel instead.
+ifeq ($(origin KERNEL),file)
 stress:
 	@$(MAKE) --no-print-directory KERNEL=debug stress-run
+	@$(MAKE) --no-print-directory KERNEL=race stress-run
+else
+stress:
+	@$(MAKE) --no-print-directory stress-run
+endif
 
+# On the race kernel, the concurrency tests (the rest is the debug kernel's).
+STRESS_TESTS_race := namespace_churn,load_unload_under_flood,param_writes_under_flood,device_rename_under_traffic
 stress-run: kernel
 	@$(MAKE) --no-print-directory module lab
-	$(LAB) test --stress $(LAB_ARGS)
+	$(LAB) test --stress $(if $(STRESS_TESTS_$(KERNEL)),--filter $(STRESS_TESTS_$(KERNEL))) $(LAB_ARGS)
 
-# What nsfilter costs per packet (against no module and the C twin in
-# bench/), at scale, and the workflow's wall times; JSON in results/.
+# The VM suite N times in a row (default 20), each in a fresh VM; FILTER=
+# runs only the tests whose name contains it. For flakiness, on any KERNEL.
+N ?= 20
+FILTER ?=
+repeat: kernel
+	@$(MAKE) --no-print-directory module lab
+	@scripts/repeat.sh $(N) "$(FILTER)" $(LAB) $(LAB_ARGS)
+
+# Mutation testing: cargo-mutants over the safe logic in rust/ against the
+# host tests (every survivor killed or listed in scripts/mutants-equivalent.txt),
+# then hand-written module mutants against the VM suite (every one killed).
+mutants: kernel
+	@$(MAKE) --no-print-directory module lab
+	scripts/mutants.sh
+	scripts/vm-mutants.sh $(LAB) "$(KDIR)"
+
+# What nsfilter costs per packet (against no module, the floor and the C twin
+# in bench/, and nft), at scale, the host scaling benchmark, and the
+# workflow's wall times; JSON in results/.
 BENCH_OUT ?= results/bench.json
 bench: kernel
 	@$(MAKE) --no-print-directory module lab
 	@$(KMAKE) M="$(CURDIR)/bench" KCFLAGS=-Werror modules >/dev/null
-	@scripts/bench.sh $(LAB) "$(KDIR)/arch/x86/boot/bzImage" "$(CURDIR)/nsfilter.ko" "$(CURDIR)/bench/nsfilter_c.ko" $(BENCH_OUT)
+	@scripts/bench.sh $(LAB) "$(CURDIR)/bench/nsfilter_c.ko" $(BENCH_OUT) $(LAB_ARGS)
 
 check: kernel
 	$(CARGO) fmt --manifest-path $(LAB_MANIFEST) -- --check
@@ -94,6 +144,24 @@ check: kernel
 rust-analyzer: kernel
 	@$(MAKE) --no-print-directory module
 	@scripts/rust-analyzer.sh "$(KDIR)"
+
+# Prepares the running kernel's build tree (/lib/modules/$(uname -r)/build) of
+# a Rust-enabled distribution kernel for Rust modules: see README, "On your
+# own machine".
+host-kdir:
+	@scripts/host-kdir.sh
+
+# Those steps, checked through KERNEL=debian: a throwaway Debian 13 machine
+# runs them, and Debian's own kernel loads the Rust module they built.
+host-kdir-check:
+	@$(MAKE) --no-print-directory KERNEL=debian kernel lab
+	@scripts/host-kdir-check.sh $(LAB)
+
+# The README's two commands, as written, in a throwaway Debian 12 root with
+# an empty cache: what a new user's first hour does.
+rehearse:
+	@scripts/setup.sh --rehearse
+	@scripts/rehearse.sh
 
 clean-module:
 	@if [ -f "$(KDIR)/Makefile" ]; then $(KMAKE) clean >/dev/null; $(KMAKE) M="$(CURDIR)/bench" clean >/dev/null; fi

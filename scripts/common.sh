@@ -2,7 +2,8 @@
 # Every value can be overridden from the environment.
 
 : "${NSFILTER_CACHE:=${XDG_CACHE_HOME:-$HOME/.cache}/nsfilter}"
-: "${BINDGEN_VERSION:=0.72.1}"
+# shellcheck source=scripts/versions.sh
+. "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
 : "${BINDGEN:=$NSFILTER_CACHE/tools/bindgen-$BINDGEN_VERSION/bin/bindgen}"
 # The LLVM the kernel is built with, as the kernel's LLVM= variable takes it.
 : "${LLVM:=-19}"
@@ -16,3 +17,6 @@ die() {
 	printf 'nsfilter: error: %s\n' "$*" >&2
 	exit 1
 }
+
+# cargo-mutants for `make mutants`, built into the cache like bindgen.
+: "${CARGO_MUTANTS:=$NSFILTER_CACHE/tools/cargo-mutants-$CARGO_MUTANTS_VERSION/bin/cargo-mutants}"

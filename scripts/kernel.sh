@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Builds the Rust-enabled lab kernel into the cache, once per input.
+# Builds or prepares a kernel for nsfilter into the cache, once per input.
 #
-# Usage: scripts/kernel.sh kdir  [VARIANT]   print the build folder (KDIR), build nothing
-#        scripts/kernel.sh build [VARIANT]   build it unless the cache has it, print KDIR
+# Usage: scripts/kernel.sh kdir  [KERNEL]   print its build folder (KDIR), build nothing
+#        scripts/kernel.sh build [KERNEL]   build it unless the cache has it, print KDIR
+#        scripts/kernel.sh lab-args [KERNEL]  print nsfilter-lab's options for it
+#                                           (--kernel IMAGE and what it needs), build nothing
 #
-# VARIANT names a config fragment: scripts/lab.config is merged onto
-# tinyconfig, and for another VARIANT (e.g. debug) scripts/VARIANT.config is
-# merged on top of it. The source is $KSRC, a kernel tarball or source folder
-# (default: Debian's /usr/src/linux-source-6.12.tar.xz).
+# KERNEL is one of:
+#   lab, debug, race  the lab kernel: tinyconfig + scripts/lab.config (+ for
+#                     another name, scripts/NAME.config on top) from Linux 6.12
+#                     LTS (Debian's linux-source-6.12, or $KSRC: a tarball or folder);
+#   NAME-7.3          the same configuration from Debian 13's linux-source-7.3
+#                     (lab-7.3, debug-7.3...);
+#   debian            Debian 13's own linux-image-7.3.4+deb13-amd64, unmodified, with
+#                     the Rust metadata its headers lack rebuilt in a Debian 13 root
+#                     by the compilers that built it (scripts/debian-kernel.sh).
+# Versions are pinned in scripts/versions.sh.
 #
 # The cache entry is keyed by the source, the fragments, RECIPE below and the
 # toolchain versions, so any change to them builds a new kernel and nothing
@@ -17,32 +25,51 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/common.sh
 . "$here/common.sh"
+# shellcheck source=scripts/debian13.sh
+. "$here/debian13.sh"
+# shellcheck source=scripts/rust-tree.sh
+. "$here/rust-tree.sh"
 
 # Bump when the build steps below change in a way that changes the kernel.
 RECIPE=2
 
 action=${1:-}
 variant=${2:-lab}
-ksrc=${KSRC:-$DEFAULT_KSRC}
-fragment=$here/$variant.config
-fragments=("$here/lab.config")
-[ "$variant" = lab ] || fragments+=("$fragment")
-
 case "$action" in
-kdir | build) ;;
+kdir | build | lab-args) ;;
 -h | --help)
-	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0
 	;;
-*) die "usage: scripts/kernel.sh kdir|build [VARIANT]" ;;
+*) die "usage: scripts/kernel.sh kdir|build|lab-args [KERNEL]" ;;
 esac
-[ -f "$fragment" ] || die "no config fragment for kernel variant '$variant' ($fragment)"
-[ -e "$ksrc" ] || die "kernel source '$ksrc' not found (set KSRC to a tarball or a source folder)"
+
+if [ "$variant" = debian ]; then
+	exec "$here/debian-kernel.sh" "$action"
+fi
+
+# NAME-7.3: the NAME configuration from linux-source-7.3 (fetched on build).
+base=$variant
+ksrc=${KSRC:-$DEFAULT_KSRC}
+if [[ "$variant" == *-7.3 ]]; then
+	base=${variant%-7.3}
+	ksrc=package:linux-source-7.3
+fi
+fragment=$here/$base.config
+fragments=("$here/lab.config")
+[ "$base" = lab ] || fragments+=("$fragment")
+[ -f "$fragment" ] || die "no config fragment for kernel '$variant' ($fragment)"
+[ "$ksrc" = package:linux-source-7.3 ] || [ -e "$ksrc" ] ||
+	die "kernel source '$ksrc' not found (set KSRC to a tarball or a source folder)"
 
 # Identity of the source: a tarball by its content (hash remembered by path,
 # size and time, since hashing 150 MB each time would slow every make), a folder
-# by its path and version.
+# by its path and version, a pinned Debian package by its version.
 source_id() {
+	if [ "$ksrc" = package:linux-source-7.3 ]; then
+		echo "linux-source-7.3 $LINUX_73_VERSION"
+		return
+	fi
 	if [ -d "$ksrc" ]; then
 		[ -f "$ksrc/Makefile" ] || die "'$ksrc' is not a kernel source folder (no Makefile)"
 		printf 'dir %s %s\n' "$(realpath "$ksrc")" "$(make -s -C "$ksrc" kernelversion 2>/dev/null)"
@@ -73,10 +100,16 @@ key=$({
 entry=$NSFILTER_CACHE/kernel/$variant-$key
 kdir=$entry/build
 
-if [ "$action" = kdir ]; then
+case "$action" in
+kdir)
 	echo "$kdir"
 	exit 0
-fi
+	;;
+lab-args)
+	echo "--kernel $kdir/arch/x86/boot/bzImage"
+	exit 0
+	;;
+esac
 
 mkdir -p "$NSFILTER_CACHE/kernel"
 exec 9>"$entry.lock"
@@ -87,7 +120,8 @@ if [ -f "$entry/complete" ]; then
 fi
 
 [ -x "$BINDGEN" ] || die "bindgen not found at $BINDGEN: run scripts/setup.sh first"
-say "building the $variant kernel into $entry (about 6 minutes on 2 cores, once)"
+[ "$ksrc" != package:linux-source-7.3 ] || ksrc=$(deb13_source_tarball)
+say "building the $variant kernel into $entry (6 to 12 minutes on 2 cores, once)"
 start=$(date +%s)
 rm -rf "$entry"
 mkdir -p "$entry"
@@ -133,6 +167,8 @@ if ! kmake -j"$(nproc)" bzImage modules >"$entry/build.log" 2>&1; then
 	die "kernel build failed; full log: $entry/build.log"
 fi
 [ -f "$kdir/Module.symvers" ] || die "the kernel build produced no Module.symvers"
+# Proof that out-of-tree Rust modules build against it, before nsfilter does.
+check_rust_tree "$kdir" "$entry/sample.log" >/dev/null
 
 date -u +%FT%TZ >"$entry/complete"
 say "kernel built in $(($(date +%s) - start)) s"

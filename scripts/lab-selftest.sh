@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Checks nsfilter-lab's own behaviour end to end. Breaks the lab VM on purpose
 # and checks that the verdict catches each break (a guest command that fails,
-# a kernel WARNING, a new taint), then the commands' clear errors.
-# Usage: scripts/lab-selftest.sh NSFILTER-LAB --kernel BZIMAGE --module KO
+# a kernel WARNING, a new taint; in the test path a failing test, a missing
+# result, a panic and a hang mid-suite, a filter that matches nothing), then
+# the commands' clear errors.
+# Usage: scripts/lab-selftest.sh NSFILTER-LAB --kernel BZIMAGE --module KO [OPTIONS...]
 set -uo pipefail
 bin=$1
 shift
@@ -34,12 +36,31 @@ expect_failure "a kernel WARNING" "kernel reported 'WARNING:'" \
 	'echo "<4>WARNING: CPU: 0 PID: 1 at selftest" > /dev/kmsg'
 expect_failure "a new taint" "tainted during the run" \
 	'echo 512 > /proc/sys/kernel/tainted'
+# The test path: each break must fail `test`, with the reason shown.
+expect_test_failure() {
+	local what=$1 want=$2 out rc
+	shift 2
+	out=$("$bin" test "${opts[@]}" "$@" 2>&1)
+	rc=$?
+	if [ "$rc" -ne 0 ] && grep -qF -- "$want" <<<"$out"; then
+		printf 'ok: %-32s -> exit %d, "%s"\n' "$what" "$rc" "$want"
+	else
+		printf 'NOT CAUGHT: %s (exit %d)\n%s\n' "$what" "$rc" "$out"
+		fail=1
+	fi
+}
+expect_test_failure "a test that fails" "failed: selftest_not_ok" --filter selftest_not_ok
+expect_test_failure "a missing KTAP result" "never reported" --filter selftest_missing_result
+expect_test_failure "a panic mid-suite" "exited with status 101" --filter selftest_panic
+expect_test_failure "a hang mid-suite" "did not finish within 20 s" --filter selftest_hang --timeout 20
+expect_test_failure "a filter matching nothing" "no test name contains 'no-such-test'" --filter no-such-test
+
 # exec --script: the script runs in the VM, module loaded, `ip netns` works.
 script=$(mktemp)
 trap 'rm -f "$script" "$script.ko"' EXIT
 printf '%s\n' 'ip netns add red' 'ip netns exec red ip link set lo up' \
 	'ip netns exec red ping -c 1 127.0.0.1 >/dev/null' \
-	'dmesg | grep -c "nsfilter: NETNS=.* IN=lo SRC=127.0.0.1 DST=127.0.0.1"' >"$script"
+	'dmesg | grep -c "nsfilter: NETNS=.* IN=lo OUT= MAC=.* SRC=127.0.0.1 DST=127.0.0.1"' >"$script"
 out=$("$bin" exec "${opts[@]}" --script "$script" 2>&1)
 if [ "$(tail -n 1 <<<"$out")" = 2 ]; then
 	echo "ok: exec --script                    -> the request and the reply logged"
@@ -59,14 +80,24 @@ read_until() { # PATTERN SECONDS: read the shell's output until PATTERN
 }
 seen=""
 coproc SH { "$bin" shell "${opts[@]}" 2>&1; }
+sh_pid=$SH_PID # bash unsets SH_PID when the coprocess ends
 if read_until "nsfilter-lab# " 90; then
 	printf '%s\n' 'echo shell-$((6 * 7))-$(grep -c "^nsfilter " /proc/modules)' 'exit' >&"${SH[1]}"
 fi
-if read_until "shell-42-1" 30 && wait "$SH_PID"; then
+# The shell leaves within 30 s of 'exit', or is stopped and fails.
+shell_exited() {
+	local deadline=$((SECONDS + 30))
+	while kill -0 "$sh_pid" 2>/dev/null; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.2
+	done
+	wait "$sh_pid"
+}
+if read_until "shell-42-1" 30 && shell_exited; then
 	echo "ok: shell                            -> prompt, command with the module loaded, exit"
 else
 	printf 'FAILED: shell\n%s\n' "$seen"
-	kill "$SH_PID" 2>/dev/null
+	kill "$sh_pid" 2>/dev/null
 	fail=1
 fi
 
@@ -83,8 +114,14 @@ expect_error() {
 		fail=1
 	fi
 }
-kernel=${opts[1]}
-module=${opts[3]}
+# The kernel and module among the options (a distribution kernel's come with
+# more options, such as --kernel-modules).
+for ((i = 0; i < ${#opts[@]} - 1; i++)); do
+	case "${opts[i]}" in
+	--kernel) kernel=${opts[i + 1]} ;;
+	--module) module=${opts[i + 1]} ;;
+	esac
+done
 expect_error "a script that does not exist" "does not exist" \
 	"$bin" exec "${opts[@]}" --script /nonexistent/script.sh
 expect_error "no kernel image" "no kernel image at /nonexistent" \

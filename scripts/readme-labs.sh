@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Keeps the README's lab guide true: runs each block marked `<!-- lab: NAME -->`
 # in the lab VM and checks that it prints the README's output for it, line by
-# line, where only the numbers that change from run to run may differ
-# (NETNS= inodes, IP and ICMP ID= values).
+# line, where only the numbers that change from run to run may differ: IP and
+# ICMP ID= values, and, consistently across the block's lines, NETNS= inodes
+# (and `netns N` in /proc/net/nsfilter) and ports a client was given by the
+# kernel. Consistently: an inode the README shows stands for one namespace of
+# the run and no other, so a README that shows one inode at both ends of a
+# veth, or two for one namespace, fails; and the initial namespace is shown as
+# README_INIT wherever, and only where, the run shows the guest's own
+# /proc/1/ns/net inode. MAC= headers may differ too, and a line's trailing
+# space (LOG's lines end with one) is not shown in the README.
 # Usage: scripts/readme-labs.sh NSFILTER-LAB --kernel BZIMAGE --module KO
 set -uo pipefail
 bin=$1
@@ -11,6 +18,17 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readme=$top/README.md
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+# The initial namespace's inode in the README, as 6.12 numbers it (the first
+# namespace inode handed out). Since 6.18 it is fixed at 4026531833
+# (PROC_NET_INIT_INO): the check maps the README's to the guest's own.
+README_INIT=4026531840
+# The kernel's default ephemeral port range (net.ipv4.ip_local_port_range):
+# a README port in it is one a client was given, and may differ per run.
+EPHEMERAL_LO=32768
+EPHEMERAL_HI=60999
+# The line the runner puts first, with the guest's initial namespace inode.
+INIT_TAG="readme-labs: initial namespace"
 
 # Split the README into NAME.sh and NAME.want files.
 awk -v dir="$work" '
@@ -23,6 +41,25 @@ awk -v dir="$work" '
 	state == "text" { print > (dir "/" name ".want"); next }
 ' "$readme"
 
+# The inodes (NETNS=N, or `netns N` from /proc/net/nsfilter) on a line, one a line.
+inodes() { grep -oE 'NETNS=[0-9]+|^netns [0-9]+$' <<<"$1" | grep -oE '[0-9]+$'; }
+# The ports (SPT=N, DPT=N) on a line, one a line.
+ports() { grep -oE '[SD]PT=[0-9]+' <<<"$1" | grep -oE '[0-9]+$'; }
+
+# same KIND WANT GOT LINE: the README's WANT stands for the run's GOT here;
+# records it, and a problem if either already stood for another.
+same() {
+	local -n w2g=$1_w2g g2w=$1_g2w
+	if [[ -n ${w2g[$2]-} && ${w2g[$2]} != "$3" ]]; then
+		problems+=("line $4: the README's $1 $2 stands for two in this run, ${w2g[$2]} and $3")
+	fi
+	if [[ -n ${g2w[$3]-} && ${g2w[$3]} != "$2" ]]; then
+		problems+=("line $4: this run's $1 $3 is shown as two in the README, ${g2w[$3]} and $2")
+	fi
+	w2g[$2]=$3
+	g2w[$3]=$2
+}
+
 fail=0
 labs=0
 for script in "$work"/*.sh; do
@@ -34,25 +71,67 @@ for script in "$work"/*.sh; do
 		fail=1
 		continue
 	fi
-	got=$("$bin" exec "$@" --script "$script" 2>&1)
+	{
+		echo "echo \"$INIT_TAG \$(stat -L -c %i /proc/1/ns/net)\""
+		cat "$script"
+	} >"$work/$name.run"
+	out=$("$bin" exec "$@" --script "$work/$name.run" 2>&1)
 	rc=$?
+	guest_init=$(sed -n "1s/^$INIT_TAG \([0-9]\+\)$/\1/p" <<<"$out")
+	got=$(sed 1d <<<"$out")
 	mapfile -t want_lines <"$work/$name.want"
 	mapfile -t got_lines <<<"$got"
 	ok=1
-	[ "$rc" -eq 0 ] && [ "${#want_lines[@]}" -eq "${#got_lines[@]}" ] || ok=0
+	problems=()
+	[ "$rc" -eq 0 ] && [ -n "$guest_init" ] && [ "${#want_lines[@]}" -eq "${#got_lines[@]}" ] || ok=0
 	for i in "${!want_lines[@]}"; do
 		((ok)) || break
 		# The expected line as a regular expression: escape it, then let the
 		# per-run numbers vary.
 		re=$(sed -e 's/[][\.*^$+?(){}|/]/\\&/g' \
-			-e 's/NETNS=[0-9]\+/NETNS=[0-9]+/g' -e 's/ ID=[0-9]\+/ ID=[0-9]+/g' <<<"${want_lines[$i]}")
-		[[ ${got_lines[$i]} =~ ^$re$ ]] || ok=0
+			-e 's/NETNS=[0-9]\+/NETNS=[0-9]+/g' -e 's/^netns [0-9]\+$/netns [0-9]+/' \
+			-e 's/ ID=[0-9]\+/ ID=[0-9]+/g' -e 's/\([SD]PT\)=[0-9]\+/\1=[0-9]+/g' \
+			-e 's/ MAC=[0-9a-f:]\+/ MAC=[0-9a-f:]+/g' <<<"${want_lines[$i]}")
+		[[ ${got_lines[$i]% } =~ ^$re$ ]] || ok=0
 	done
+	# The numbers let through above, across lines. A line that matched has as
+	# many inodes and ports as the README's.
+	unset inode_w2g inode_g2w port_w2g port_g2w
+	declare -A inode_w2g inode_g2w port_w2g port_g2w
+	for i in "${!want_lines[@]}"; do
+		((ok)) || break
+		n=$((i + 1))
+		mapfile -t wi < <(inodes "${want_lines[$i]}")
+		mapfile -t gi < <(inodes "${got_lines[$i]}")
+		for k in "${!wi[@]}"; do
+			w=${wi[$k]} g=${gi[$k]}
+			same inode "$w" "$g" "$n"
+			if [[ $g == "$guest_init" && $w != "$README_INIT" ]]; then
+				problems+=("line $n: the initial namespace (inode $g in this run) is shown as $w, not $README_INIT")
+			elif [[ $w == "$README_INIT" && $g != "$guest_init" ]]; then
+				problems+=("line $n: the README shows the initial namespace ($README_INIT) where this run has another one, $g")
+			fi
+		done
+		mapfile -t wp < <(ports "${want_lines[$i]}")
+		mapfile -t gp < <(ports "${got_lines[$i]}")
+		for k in "${!wp[@]}"; do
+			w=${wp[$k]} g=${gp[$k]}
+			same port "$w" "$g" "$n"
+			if ((w < EPHEMERAL_LO || w > EPHEMERAL_HI)) && [[ $w != "$g" ]]; then
+				problems+=("line $n: port $w is shown where this run has $g")
+			fi
+		done
+	done
+	((${#problems[@]} == 0)) || ok=0
 	if ((ok)); then
 		echo "ok: README lab '$name' prints what the README shows (${#want_lines[@]} lines)"
 	else
-		printf 'FAILED: README lab %s (exit %d)\n--- README shows:\n%s\n--- it printed:\n%s\n' \
-			"$name" "$rc" "$(cat "$work/$name.want")" "$got"
+		printf 'FAILED: README lab %s (exit %d)\n' "$name" "$rc"
+		[ -n "$guest_init" ] || echo "  the guest's initial namespace inode was not printed first"
+		for p in "${problems[@]}"; do
+			echo "  $p"
+		done
+		printf -- '--- README shows:\n%s\n--- it printed:\n%s\n' "$(cat "$work/$name.want")" "$got"
 		fail=1
 	fi
 done

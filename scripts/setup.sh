@@ -5,8 +5,11 @@
 # Everything that is not a Debian package goes into the cache folder
 # ($NSFILTER_CACHE, default ~/.cache/nsfilter), never into the clone.
 #
-# Usage: scripts/setup.sh [--check]
-#   --check  install nothing; exit 1 and print what is missing.
+# Usage: scripts/setup.sh [--check] [--kernel KERNEL] [--rehearse]
+#   --check     install nothing; exit 1 and print what is missing.
+#   --kernel K  also what KERNEL=K needs (debian: mmdebstrap for its Debian 13
+#               build root; every Debian 13 pin must still be served).
+#   --rehearse  also what `make rehearse` needs (mmdebstrap).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -14,22 +17,37 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/common.sh"
 
 check_only=0
-case "${1:-}" in
-"") ;;
---check) check_only=1 ;;
--h | --help)
-	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
-	exit 0
-	;;
-*) die "unknown option '$1' (try --help)" ;;
-esac
+kernel=lab
+extra=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--check) check_only=1 ;;
+	--kernel)
+		kernel=${2:?--kernel needs a value}
+		shift
+		;;
+	--rehearse) extra+=(mmdebstrap) ;;
+	-h | --help)
+		sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*) die "unknown option '$1' (try --help)" ;;
+	esac
+	shift
+done
+[ "$kernel" != debian ] || extra+=(mmdebstrap debian-archive-keyring)
 
 # Debian packages: the kernel source, the LLVM toolchain the kernel's Rust
-# support is built with, the kernel's build tools, and what the lab VM runs.
+# support is built with, the kernel's build tools, what the lab VM runs
+# (busybox, iproute2's ip, nftables' nft), and the C linker (cc) that cargo
+# links with (rustup does not bring one).
+# linux-source-6.12 is pinned (scripts/versions.sh): the lab kernel's source.
 packages=(
-	linux-source-6.12 clang-19 lld-19 llvm-19 libclang-19-dev
+	clang-19 lld-19 llvm-19 libclang-19-dev
 	flex bison bc libelf-dev libssl-dev cpio kmod make xz-utils
-	busybox-static iproute2 qemu-system-x86 python3 binutils
+	busybox-static iproute2 nftables qemu-system-x86 python3 binutils logwatch
+	gcc libc6-dev
+	"${extra[@]}"
 )
 
 missing=()
@@ -38,6 +56,9 @@ for p in "${packages[@]}"; do
 		missing+=("$p")
 	fi
 done
+if [ -z "${KSRC:-}" ] && [ "$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null)" != "$LINUX_SOURCE_612_VERSION" ]; then
+	missing+=("linux-source-6.12=$LINUX_SOURCE_612_VERSION")
+fi
 
 if ((${#missing[@]})); then
 	cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
@@ -49,12 +70,22 @@ if ((${#missing[@]})); then
 	fi
 	say "installing Debian packages: ${missing[*]}"
 	apt-get update -q
+	# A pin that Debian no longer serves: one line naming what it serves.
+	for p in "${missing[@]}"; do
+		[[ "$p" == *=* ]] || continue
+		served=$(apt-cache madison "${p%%=*}" | awk -F'|' '{gsub(/ /, "", $2); print $2}' | sort -u -r -V | paste -sd' ')
+		grep -qxF -- "${p#*=}" <(tr ' ' '\n' <<<"$served") ||
+			die "Debian no longer serves ${p%%=*} ${p#*=} (it serves: ${served:-nothing}); update the pin in scripts/versions.sh"
+	done
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 # Rust: the kernel builds `core` from source with the same rustc.
 command -v rustc >/dev/null || die "rustc not found: install Rust with rustup (https://rustup.rs)"
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup"
+have_rust=$(rustc --version | awk '{print $2}')
+[ "$have_rust" = "$RUST_VERSION" ] ||
+	die "rustc is $have_rust, the lab kernels are pinned to $RUST_VERSION: 'rustup default $RUST_VERSION' (or update RUST_VERSION in scripts/versions.sh)"
 sysroot=$(rustc --print sysroot)
 if [ ! -d "$sysroot/lib/rustlib/src/rust/library/core" ]; then
 	((check_only)) && die "rust-src is missing: run 'rustup component add rust-src'"
@@ -94,5 +125,23 @@ done
 [ -r "$DEFAULT_KSRC" ] || [ -n "${KSRC:-}" ] || die "kernel source $DEFAULT_KSRC not found (package linux-source-6.12)"
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (package qemu-system-x86)"
 [ -x /bin/busybox ] || die "/bin/busybox not found (package busybox-static)"
+
+# Debian 13's packages (KERNEL=lab-7.3 and debian) come through a private apt
+# configuration in the cache: check that every pin is still served.
+case "$kernel" in
+*-7.3 | debian)
+	# shellcheck source=scripts/debian13.sh
+	. "$here/debian13.sh"
+	pins=("linux-source-7.3=$LINUX_73_VERSION")
+	if [ "$kernel" = debian ]; then
+		for p in "linux-binary-$LINUX_73_RELEASE" "linux-modules-$LINUX_73_RELEASE" \
+			"linux-headers-$LINUX_73_RELEASE" "linux-headers-$LINUX_73_ABI-common" "linux-kbuild-$LINUX_73_ABI"; do
+			pins+=("$p=$LINUX_73_VERSION")
+		done
+		mapfile -t -O "${#pins[@]}" pins < <(trixie_packages | tr ',' '\n' | grep -F =)
+	fi
+	deb13_check_pins "${pins[@]}"
+	;;
+esac
 
 say "set-up complete (cache: $NSFILTER_CACHE)"

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# make rehearse: the README's first commands, exactly as it writes them, as a
+# new user runs them on a fresh Debian 12 machine. A throwaway Debian 12 root
+# (mmdebstrap, minbase) holds nothing but what the README asks for beforehand
+# (Rust from rustup, copied from this machine since rustup's own site may be
+# out of reach; make; git) and a fresh clone of the current commit, with an
+# empty nsfilter cache. Set-up inside it installs everything else through apt.
+#
+# To stay fast it may reuse, read-only, the kernels this machine has already
+# built (bind-mounted into the root's empty cache: they are found only if the
+# root computes the same cache key, i.e. the same source and toolchain).
+#
+# Usage: scripts/rehearse.sh [--no-reuse]
+#   --no-reuse  build every kernel inside the root too (adds 7 to 12 minutes).
+# Environment: REHEARSE_DIR (where the root goes; default /var/tmp).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(dirname "$here")
+# shellcheck source=scripts/common.sh
+. "$here/common.sh"
+
+reuse=1
+case "${1:-}" in
+"") ;;
+--no-reuse) reuse=0 ;;
+-h | --help)
+	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+	exit 0
+	;;
+*) die "unknown option '$1' (try --help)" ;;
+esac
+[ "$(id -u)" -eq 0 ] || die "make rehearse needs root (mmdebstrap, chroot)"
+command -v mmdebstrap >/dev/null || die "mmdebstrap not found: run 'scripts/setup.sh --rehearse'"
+rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+[ -x "$cargo_home/bin/rustup" ] || die "rustup not found in $cargo_home/bin: the README's prerequisite"
+
+start=$(date +%s)
+root=$(mktemp -d "${REHEARSE_DIR:-/var/tmp}/nsfilter-rehearse.XXXXXX")
+# Every exit path: the commands run in their own mount and PID namespaces
+# (unshare), so their mounts, and every process they started, end with that
+# namespace, which ends here first; the root is deleted only once nothing is
+# mounted in it.
+child=
+cleanup() {
+	local rc=$?
+	if [ -n "$child" ]; then
+		kill "$child" 2>/dev/null || true
+		wait "$child" 2>/dev/null || true
+	fi
+	if grep -qF " $root" /proc/self/mountinfo; then
+		echo "nsfilter: error: something is still mounted in $root; not deleting it" >&2
+	else
+		rm -rf "$root" "$root.log"
+	fi
+	echo "rehearse: $(($(date +%s) - start)) s wall ($([ $rc -eq 0 ] && echo passed || echo "FAILED, status $rc"))"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+commit=$(git -C "$top" rev-parse HEAD)
+if [ -n "$(git -C "$top" status --porcelain --untracked-files=no)" ]; then
+	say "note: uncommitted changes are not rehearsed (it clones commit ${commit:0:12})"
+fi
+
+say "making a fresh Debian 12 root in $root"
+sources=()
+for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+	[ -s "$f" ] && grep -q '^[^#]' "$f" && sources+=("$f")
+done
+((${#sources[@]})) || die "no apt sources on this machine (/etc/apt/sources.list*)"
+mmdebstrap --quiet --variant=minbase --include=make,git,ca-certificates \
+	bookworm "$root" "${sources[@]}" >"$root.log" 2>&1 ||
+	{ tail -n 20 "$root.log" >&2 && rm -f "$root.log" && die "mmdebstrap failed"; }
+rm -f "$root.log"
+# The network as this machine sees it: its resolver and the certificate
+# authorities it trusts (a network that inspects TLS has its own).
+cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+
+# The Rust toolchain, as rustup installed it here (the default toolchain only).
+say "copying the Rust toolchain from $rustup_home"
+mkdir -p "$root/root/.rustup/toolchains" "$root/root/.cargo"
+cp -a "$rustup_home/settings.toml" "$root/root/.rustup/"
+[ ! -d "$rustup_home/update-hashes" ] || cp -a "$rustup_home/update-hashes" "$root/root/.rustup/"
+toolchain=$(RUSTUP_HOME=$rustup_home "$cargo_home/bin/rustup" show active-toolchain | awk '{print $1}')
+for t in "$rustup_home/toolchains/"*; do
+	name=$(basename "$t")
+	if [ -L "$t" ] && [ "$(basename "$(readlink "$t")")" = "$toolchain" ]; then
+		cp -a "$t" "$root/root/.rustup/toolchains/"
+	elif [ "$name" = "$toolchain" ]; then
+		cp -a "$t" "$root/root/.rustup/toolchains/"
+	fi
+done
+cp -a "$cargo_home/bin" "$root/root/.cargo/"
+cat >"$root/root/.profile" <<'EOF'
+export PATH="$HOME/.cargo/bin:$PATH"
+EOF
+
+say "cloning commit ${commit:0:12}"
+git clone --quiet --no-checkout "$top" "$root/root/nsfilter"
+git -C "$root/root/nsfilter" checkout --quiet --detach "$commit"
+
+# Kernels this machine built, offered read-only in the root's empty cache.
+binds=()
+if ((reuse)) && [ -d "$NSFILTER_CACHE/kernel" ]; then
+	for entry in "$NSFILTER_CACHE/kernel"/*/; do
+		entry=${entry%/}
+		[ -f "$entry/complete" ] || continue
+		case "$(basename "$entry")" in debian-*) continue ;; esac
+		binds+=("$entry")
+	done
+	say "offering ${#binds[@]} already built kernel(s), read-only"
+fi
+
+# The README's two commands, word for word, as root in a login shell.
+commands=$(awk '/^```sh$/ { inblock = 1; next } inblock && /^```$/ { exit } inblock { sub(/ *#.*/, ""); print }' "$top/README.md")
+[ "$(printf '%s\n' "$commands" | paste -sd' ')" = "make run make test" ] ||
+	die "the README's first commands are no longer 'make run' and 'make test': update scripts/rehearse.sh"
+say "running the README's commands in the root: $(printf '%s\n' "$commands" | paste -sd';' | sed 's/;/; /g')"
+unshare --mount --pid --fork --kill-child --propagation private -- bash -c '
+	set -e
+	root=$1 commands=$2
+	shift 2
+	mount -t proc proc "$root/proc"
+	mount --rbind /sys "$root/sys"
+	mount --rbind /dev "$root/dev"
+	mount -t tmpfs tmpfs "$root/tmp"
+	for entry in "$@"; do
+		target=$root/root/.cache/nsfilter/kernel/$(basename "$entry")
+		mkdir -p "$target"
+		mount --bind "$entry" "$target"
+		mount -o remount,bind,ro "$target"
+	done
+	exec chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		/bin/bash -lc "set -ex; cd /root/nsfilter; $commands"
+' rehearse "$root" "$commands" "${binds[@]}" &
+child=$!
+wait "$child"

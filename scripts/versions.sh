@@ -1,0 +1,30 @@
+# shellcheck shell=bash
+# Every pinned version that goes into a kernel, a build root or a tool, in one
+# place; sourced by scripts/common.sh. Debian drops superseded versions from its
+# archive: set-up then names the version it serves, and updating is a one-line
+# change here. Each cache entry is keyed by the versions it is made from, so a
+# change here builds new entries and leaves the old ones alone.
+
+# The host (Debian 12): the 6.12 LTS source of KERNEL=lab, and the Rust and
+# bindgen that build the lab kernels. rustc comes from rustup; set-up checks it.
+: "${LINUX_SOURCE_612_VERSION:=6.12.117-1~deb12u1}"
+: "${RUST_VERSION:=1.95.0}"
+: "${BINDGEN_VERSION:=0.72.1}"
+# cargo-mutants for `make mutants`.
+: "${CARGO_MUTANTS_VERSION:=27.1.0}"
+
+# Debian 13 (trixie, and its backports for the 7.3 kernel), fetched with a
+# private apt configuration: the source of KERNEL=lab-7.3, and Debian's own
+# Rust-enabled kernel of KERNEL=debian.
+: "${DEBIAN13_MIRROR:=http://deb.debian.org/debian}"
+: "${LINUX_73_VERSION:=7.3.4-1~bpo13+1}"
+: "${LINUX_73_ABI:=7.3.4+deb13}"
+: "${LINUX_73_RELEASE:=$LINUX_73_ABI-amd64}"
+
+# The trixie build root for KERNEL=debian: the very compilers that built
+# Debian's kernel (its CONFIG_RUSTC_VERSION_TEXT and CONFIG_CC_VERSION_TEXT).
+: "${TRIXIE_RUSTC_VERSION:=1.85.1+dfsg1-1+deb13u1}"
+: "${TRIXIE_GCC_VERSION:=14.2.0-19}"
+: "${TRIXIE_BINDGEN_VERSION:=0.71.1-6}"
+: "${TRIXIE_LIBCLANG_VERSION:=1:19.0-63}"
+: "${TRIXIE_PAHOLE_VERSION:=1.30-1}"

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# make mutants, VM half: hand-written mutants of the module, each applied to a
+# scratch copy of Kbuild and rust/, built against the lab kernel and run
+# against the VM suite, which must fail for every one.
+#
+# Usage: scripts/vm-mutants.sh LAB KDIR [NAME...]
+#   LAB   the nsfilter-lab program; KDIR the kernel build tree;
+#   NAME  only these mutants (default: all).
+#
+# A mutant whose text no longer matches the source is an error, not a pass:
+# update the table below with the source.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(dirname "$here")
+# shellcheck source=scripts/common.sh
+. "$here/common.sh"
+
+[ $# -ge 2 ] || die "usage: scripts/vm-mutants.sh LAB KDIR [NAME...]"
+lab=$1 kdir=$2
+shift 2
+image=$kdir/arch/x86/boot/bzImage
+[ -f "$image" ] || die "no kernel image at $image"
+
+# name|file|text to find|what replaces it (\n for a new line)|what should kill it
+mutants=(
+	"priority_last|rust/sys/pernet.rs|priority: bindings::NF_IP_PRI_FIRST,|priority: bindings::NF_IP_PRI_LAST,|hook_runs_first"
+	"init_only_at_load|rust/sys/pernet.rs|let mut ret = unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) };|let at_load = AT_LOAD.load(Ordering::Relaxed) && unsafe { (*net).ns.inum } != 4026531840 && unsafe { (*net).ns.inum } != 4026531833;\n        let mut ret = if at_load { 0 } else { unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) } };|namespaces_before_insmod"
+	"init_only_at_load|rust/sys/pernet.rs|let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });|AT_LOAD.store(true, Ordering::Relaxed);\n        let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });\n        AT_LOAD.store(false, Ordering::Relaxed);|"
+	"init_only_at_load|rust/sys/pernet.rs|static REGISTERED: AtomicBool = AtomicBool::new(false);|static REGISTERED: AtomicBool = AtomicBool::new(false);\nstatic AT_LOAD: AtomicBool = AtomicBool::new(false);|"
+	"skip_ipv6|rust/sys/pernet.rs|pf: bindings::NFPROTO_INET as u8,|pf: bindings::NFPROTO_IPV4 as u8,|ipv6_tcp_udp"
+	"tcp_as_other|rust/counters.rs|(Some(proto::TCP), _) => &self.tcp,|(Some(proto::TCP), _) => &self.other,|counters_per_protocol"
+	"log_twice|rust/hook.rs|sys::print(level, format_args!(\"{line}\"));|sys::print(level, format_args!(\"{line}\"));\n                sys::print(level, format_args!(\"{line}\"));|nat_masquerade_lab"
+	"ignore_log_rate|rust/settings.rs|Param::LogRate => self.rate.store(parse_rate(value)?, Ordering::Relaxed),|Param::LogRate => drop(parse_rate(value)?),|rate_change_takes_effect_at_once"
+	"drop_state_before_unhook|rust/sys/pernet.rs|unsafe { bindings::nf_unregister_net_hook(net, (*Self::slot(net)).ops.get()) };|unsafe { ptr::drop_in_place(addr_of_mut!((*Self::slot(net)).state)) };\n        unsafe { bindings::nf_unregister_net_hook(net, (*Self::slot(net)).ops.get()) };|load_unload_under_flood"
+	"drop_state_before_unhook|rust/sys/pernet.rs|period has passed, so no hook call still reads the state.\n        unsafe { ptr::drop_in_place(addr_of_mut!((*Self::slot(net)).state)) };|period has passed, so no hook call still reads the state.|"
+)
+
+names=()
+for m in "${mutants[@]}"; do
+	n=${m%%|*}
+	[[ " ${names[*]} " == *" $n "* ]] || names+=("$n")
+done
+wanted=("$@")
+((${#wanted[@]})) || wanted=("${names[@]}")
+
+scratch=$(mktemp -d /tmp/nsfilter-vm-mutants.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+# Each mutant's suite output is kept here.
+logs=$NSFILTER_CACHE/vm-mutants
+mkdir -p "$logs"
+killed=0 survived=()
+for name in "${wanted[@]}"; do
+	[[ " ${names[*]} " == *" $name "* ]] || die "no mutant named '$name' (known: ${names[*]})"
+	dir=$scratch/$name
+	mkdir -p "$dir"
+	(cd "$top" && git ls-files -z Kbuild rust | xargs -0 cp --parents -t "$dir")
+	for m in "${mutants[@]}"; do
+		IFS='|' read -r n file old new _ <<<"$m"
+		[ "$n" = "$name" ] || continue
+		python3 - "$dir/$file" "$old" "$new" <<-'EOF' || die "mutant $name: its text is no longer in $file"
+			import sys
+			path, old, new = sys.argv[1], sys.argv[2].replace("\\n", "\n"), sys.argv[3].replace("\\n", "\n")
+			s = open(path).read()
+			if s.count(old) != 1:
+			    sys.exit(1)
+			open(path, "w").write(s.replace(old, new))
+		EOF
+	done
+	if ! make -s -C "$kdir" M="$dir" LLVM="$LLVM" BINDGEN="$BINDGEN" modules >"$dir/build.log" 2>&1; then
+		tail -n 20 "$dir/build.log" >&2
+		die "mutant $name does not build"
+	fi
+	killer=$(printf '%s\n' "${mutants[@]}" | awk -F'|' -v n="$name" '$1 == n && $5 != "" { print $5; exit }')
+	say "mutant $name: running the VM suite (expected to fail, in $killer at least)"
+	start=$(date +%s)
+	status=0
+	"$lab" test --kernel "$image" --module "$dir/nsfilter.ko" >"$dir/suite.log" 2>&1 || status=$?
+	cp "$dir/suite.log" "$logs/$name.log"
+	if ((status == 0)); then
+		survived+=("$name")
+		say "mutant $name SURVIVED the suite ($(($(date +%s) - start)) s; $logs/$name.log)"
+	else
+		killed=$((killed + 1))
+		failed=$(sed -n 's/^not ok [0-9]* //p' "$dir/suite.log" | tr '\n' ' ')
+		say "mutant $name killed in $(($(date +%s) - start)) s by: ${failed:-the verdict ($(grep -m1 -o 'kernel reported.*' "$dir/suite.log" || echo 'see log'))}"
+	fi
+done
+say "VM mutants: $killed killed, ${#survived[@]} survived${survived[*]:+: ${survived[*]}}"
+((${#survived[@]} == 0))
