@@ -1,5 +1,6 @@
-//! Builds the lab VM's initramfs: busybox, iproute2's `ip` with its shared
-//! libraries, this very program (the in-guest agent), the module and `/init`.
+//! Builds the lab VM's initramfs: busybox, iproute2's `ip` and nftables'
+//! `nft` with their shared libraries, this very program (the in-guest agent),
+//! the module and `/init`.
 
 use crate::cpio::CpioWriter;
 use crate::error::{on, Context, Error, Result};
@@ -17,6 +18,9 @@ pub mod guest_path {
     pub const MODULE: &str = "/lib/nsfilter/nsfilter.ko";
     /// iproute2's `ip` (busybox has its own `ip`, which cannot do `netns`).
     pub const IP: &str = "/usr/sbin/ip";
+    /// nftables' `nft`, for rules beside nsfilter's hook (NAT, the kernel's
+    /// own `log`, chains at other priorities).
+    pub const NFT: &str = "/usr/sbin/nft";
     /// The agent's arguments, one per line.
     pub const ARGS: &str = "/etc/nsfilter/args";
     /// Shell functions that make `ip` mean iproute2's in the guest's shells.
@@ -27,9 +31,16 @@ pub mod guest_path {
 pub const EXIT_MARKER: &str = "@@nsfilter-guest-exit ";
 /// The marker `/init` prints first: the kernel booted and user space runs.
 pub const START_MARKER: &str = "@@nsfilter-guest-start@@";
+/// The marker before the guest's `uname -r`, printed by `/init` at boot.
+pub const RELEASE_MARKER: &str = "@@nsfilter-release ";
+/// The marker before each kernel log line about taint (the kernel's own
+/// words on an out-of-tree or unsigned module), printed by the agent at the
+/// end from what its report watcher kept (the log itself may have wrapped).
+pub const TAINT_LOG_MARKER: &str = "@@nsfilter-taint-log ";
 
 const BUSYBOX: &str = "/bin/busybox";
 const IPROUTE2: &str = "/usr/sbin/ip";
+const NFTABLES: &str = "/usr/sbin/nft";
 
 /// What goes into an initramfs.
 pub struct Contents<'a> {
@@ -39,6 +50,9 @@ pub struct Contents<'a> {
     pub agent_args: &'a [String],
     /// Host files or folders to copy in, with their path in the guest.
     pub extra: &'a [(PathBuf, String)],
+    /// A distribution kernel's modules: a folder copied to `/lib/modules`
+    /// whose file `load` lists the modules `/init` loads, in that order.
+    pub kernel_modules: Option<&'a Path>,
 }
 
 /// Writes the initramfs for `contents` to `out`.
@@ -73,12 +87,16 @@ pub fn build(contents: &Contents<'_>, out: &Path) -> Result<()> {
     copy_file(&mut w, &mut dirs, Path::new(BUSYBOX), BUSYBOX, 0o755)?;
     w.symlink("/bin/sh", "busybox").map_err(write)?;
     copy_binary(&mut w, &mut dirs, Path::new(IPROUTE2), guest_path::IP)?;
+    copy_binary(&mut w, &mut dirs, Path::new(NFTABLES), guest_path::NFT)?;
     copy_binary(&mut w, &mut dirs, &agent, guest_path::AGENT)?;
     if let Some(module) = contents.module {
         copy_file(&mut w, &mut dirs, module, guest_path::MODULE, 0o644)?;
     }
     for (host, guest) in contents.extra {
         copy_tree(&mut w, &mut dirs, host, guest)?;
+    }
+    if let Some(modules) = contents.kernel_modules {
+        copy_tree(&mut w, &mut dirs, modules, "/lib/modules")?;
     }
 
     let args = contents.agent_args.join("\n");
@@ -92,7 +110,8 @@ pub fn build(contents: &Contents<'_>, out: &Path) -> Result<()> {
     let init = INIT
         .replace("@AGENT@", guest_path::AGENT)
         .replace("@EXIT@", EXIT_MARKER)
-        .replace("@START@", START_MARKER);
+        .replace("@START@", START_MARKER)
+        .replace("@RELEASE@", RELEASE_MARKER);
     w.file("/init", 0o755, init.as_bytes()).map_err(write)?;
     w.finish()
         .map_err(write)?
@@ -115,10 +134,16 @@ mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mkdir -p /run/netns /lib/modules/$(uname -r)
 touch /lib/modules/$(uname -r)/modules.dep
+# A distribution kernel's modules that the labs need, in dependency order.
+if [ -f /lib/modules/load ]; then
+	while read -r m; do insmod "$m" || echo "nsfilter-lab: could not load $m"; done </lib/modules/load
+fi
 echo
+echo "@RELEASE@$(uname -r)@@"
 echo "@START@"
 @AGENT@ guest
-echo "@EXIT@$?@@"
+status=$?
+echo "@EXIT@$status@@"
 reboot -f
 "#;
 

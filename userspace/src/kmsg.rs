@@ -12,6 +12,8 @@ pub struct Kmsg {
     file: File,
     /// Every message read so far, in order.
     pub seen: Vec<String>,
+    /// How many times records were overwritten before they could be read.
+    pub lost: usize,
 }
 
 /// Opens `/dev/kmsg` at the oldest record it still holds.
@@ -23,12 +25,14 @@ fn open_raw() -> io::Result<File> {
 }
 
 /// Reads every record available now from `file`, as (level, message):
-/// level 0 is an emergency, 7 debug.
-fn read_records(file: &mut File, mut each: impl FnMut(u8, String)) -> io::Result<()> {
+/// level 0 is an emergency, 7 debug. Returns how many times records were
+/// overwritten by the kernel before they could be read.
+fn read_records(file: &mut File, mut each: impl FnMut(u8, String)) -> io::Result<usize> {
+    let mut lost = 0;
     let mut buf = vec![0u8; 8192];
     loop {
         match file.read(&mut buf) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(lost),
             Ok(n) => {
                 let record = String::from_utf8_lossy(&buf[..n]);
                 // "prio,seq,time,flags;message\n" then " KEY=value" lines;
@@ -42,20 +46,13 @@ fn read_records(file: &mut File, mut each: impl FnMut(u8, String)) -> io::Result
                     each(level, msg.lines().next().unwrap_or("").to_string());
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            // Records were overwritten before being read: carry on.
-            Err(e) if e.raw_os_error() == Some(32) => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(lost),
+            // Records were overwritten before being read (EPIPE): count it
+            // and carry on from the oldest record still held.
+            Err(e) if e.raw_os_error() == Some(32) => lost += 1,
             Err(e) => return Err(e),
         }
     }
-}
-
-/// Every record the kernel log still holds, with its level.
-pub fn all_records() -> io::Result<Vec<(u8, String)>> {
-    let mut file = open_raw()?;
-    let mut records = Vec::new();
-    read_records(&mut file, |level, msg| records.push((level, msg)))?;
-    Ok(records)
 }
 
 impl Kmsg {
@@ -66,6 +63,16 @@ impl Kmsg {
         Ok(Self {
             file,
             seen: Vec::new(),
+            lost: 0,
+        })
+    }
+
+    /// Opens `/dev/kmsg` at the oldest record it still holds.
+    pub fn open_from_start() -> io::Result<Self> {
+        Ok(Self {
+            file: open_raw()?,
+            seen: Vec::new(),
+            lost: 0,
         })
     }
 
@@ -73,7 +80,7 @@ impl Kmsg {
     pub fn poll(&mut self) -> io::Result<usize> {
         let before = self.seen.len();
         let seen = &mut self.seen;
-        read_records(&mut self.file, |_, msg| seen.push(msg))?;
+        self.lost += read_records(&mut self.file, |_, msg| seen.push(msg))?;
         Ok(self.seen.len() - before)
     }
 
@@ -98,14 +105,15 @@ impl Kmsg {
 }
 
 /// Whether `line` matches `pattern`, where `#` in the pattern stands for one
-/// or more hexadecimal digits and everything else must be equal.
+/// or more hexadecimal digits, `*` for one or more characters other than a
+/// space (a MAC header), and everything else must be equal.
 pub fn matches(pattern: &str, line: &str) -> bool {
     let (p, l) = (pattern.as_bytes(), line.as_bytes());
     let (mut i, mut j) = (0, 0);
     while i < p.len() {
-        if p[i] == b'#' {
+        if p[i] == b'#' || p[i] == b'*' {
             let start = j;
-            while j < l.len() && l[j].is_ascii_hexdigit() {
+            while j < l.len() && (l[j].is_ascii_hexdigit() || (p[i] == b'*' && l[j] != b' ')) {
                 j += 1;
             }
             if j == start {
@@ -133,5 +141,7 @@ mod tests {
         assert!(!matches("LEN=84", "LEN=841"));
         assert!(!matches("LEN=84 X", "LEN=84"));
         assert!(matches("a", "a"));
+        assert!(matches("MAC=* SRC", "MAC=02:00:0a:08:00 SRC"));
+        assert!(!matches("MAC=* SRC", "MAC= SRC"));
     }
 }

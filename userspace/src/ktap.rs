@@ -36,7 +36,10 @@ impl Report {
 
     /// Whether every planned test ran and none failed.
     pub fn passed(&self) -> bool {
-        self.plan.is_some() && self.missing().is_empty() && self.results.iter().all(|r| r.ok)
+        // A plan of no test is no success: a filter matched nothing.
+        self.plan.is_some_and(|n| n > 0)
+            && self.missing().is_empty()
+            && self.results.iter().all(|r| r.ok)
     }
 }
 

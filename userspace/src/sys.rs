@@ -1,6 +1,6 @@
 //! The few Linux calls std does not offer, used by the agent in the guest:
-//! `setns()` and `unshare()` for network namespaces, and `AF_PACKET` to inject
-//! frames.
+//! `setns()` and `unshare()` for network namespaces, `AF_PACKET` to inject
+//! frames, and `finit_module()` to load a module from this very thread.
 //! This module holds all of the crate's `unsafe` code.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CString};
@@ -21,7 +21,11 @@ extern "C" {
         addrlen: u32,
     ) -> isize;
     fn if_nametoindex(name: *const c_char) -> c_uint;
+    fn syscall(number: std::ffi::c_long, ...) -> std::ffi::c_long;
 }
+
+/// `SYS_finit_module` on x86-64.
+const SYS_FINIT_MODULE: std::ffi::c_long = 313;
 
 const CLONE_NEWNET: c_int = 0x4000_0000;
 const AF_PACKET: c_int = 17;
@@ -58,6 +62,28 @@ pub fn enter_netns(ns: &File) -> io::Result<()> {
 pub fn new_netns() -> io::Result<()> {
     // SAFETY: `unshare` only reads its argument.
     let ret = unsafe { unshare(CLONE_NEWNET) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Loads the kernel module in `file` with `params` (as `insmod` does), from
+/// the calling thread: a fault injected into this thread (`fail-nth`)
+/// lands in the module's loading.
+pub fn finit_module(file: &File, params: &str) -> io::Result<()> {
+    let params = CString::new(params).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: `finit_module(fd, params, flags)` reads the open descriptor and
+    // the NUL-terminated string, both valid for the call.
+    let ret = unsafe {
+        syscall(
+            SYS_FINIT_MODULE,
+            file.as_raw_fd(),
+            params.as_ptr(),
+            0 as c_int,
+        )
+    };
     if ret == 0 {
         Ok(())
     } else {

@@ -4,6 +4,8 @@ use crate::initramfs::EXIT_MARKER;
 use crate::vm::VmOutcome;
 
 /// Console text that means the kernel went wrong, whatever the guest said.
+/// Lockdep, KCSAN, soft lockups and KASAN reports start with `WARNING:` or
+/// `BUG:`; RCU stalls and hung tasks are reported as `INFO:` lines.
 pub const KERNEL_FAILURES: &[&str] = &[
     "Kernel panic",
     "BUG:",
@@ -13,7 +15,14 @@ pub const KERNEL_FAILURES: &[&str] = &[
     "general protection fault",
     "KASAN:",
     "UBSAN:",
+    "detected stall",
+    "blocked for more than",
 ];
+
+/// The pattern of [`KERNEL_FAILURES`] that `line` shows, if any.
+pub fn kernel_failure(line: &str) -> Option<&'static str> {
+    KERNEL_FAILURES.iter().find(|p| line.contains(*p)).copied()
+}
 
 /// The marker before each kernel record of warning level or worse that the
 /// agent forwards to the console at the end of a run.
@@ -23,7 +32,21 @@ pub const KMSG_MARKER: &str = "@@nsfilter-kmsg ";
 pub const TAINT_MARKER: &str = "@@nsfilter-taint ";
 
 /// `TAINT_OOT_MODULE`: set by loading any out-of-tree module, nsfilter included.
-const TAINT_OUT_OF_TREE: u64 = 1 << 12;
+pub const TAINT_OUT_OF_TREE: u64 = 1 << 12;
+
+/// The kernel's taint letters, bit 0 first, as `Documentation/admin-guide/tainted-kernels.rst`
+/// lists them (O is out-of-tree, E an unsigned module).
+const TAINT_LETTERS: &str = "PFSRMBUDAWCIOELKXTNJ";
+
+/// The taint bits that the letters in `letters` name (e.g. `OE`).
+pub fn taint_mask(letters: &str) -> Result<u64, String> {
+    letters.chars().try_fold(0, |mask, c| {
+        TAINT_LETTERS
+            .find(c)
+            .map(|bit| mask | 1 << bit)
+            .ok_or_else(|| format!("'{c}' is not a kernel taint letter ({TAINT_LETTERS})"))
+    })
+}
 
 /// Everything wrong with a run; empty means it passed.
 #[derive(Debug, Default)]
@@ -44,9 +67,15 @@ impl Verdict {
 /// Judges a run: the agent must have exited 0, and the kernel must not have
 /// crashed, warned, or picked up a taint other than the out-of-tree one.
 pub fn judge(outcome: &VmOutcome, timeout_secs: u64) -> Verdict {
+    judge_allowing(outcome, timeout_secs, TAINT_OUT_OF_TREE)
+}
+
+/// Judges a run as [`judge`] does, with `allowed_taint` the taint bits the run
+/// may add: a distribution kernel also taints itself E (unsigned module).
+pub fn judge_allowing(outcome: &VmOutcome, timeout_secs: u64, allowed_taint: u64) -> Verdict {
     let mut v = Verdict::default();
     for line in &outcome.lines {
-        if let Some(pattern) = KERNEL_FAILURES.iter().find(|p| line.contains(*p)) {
+        if let Some(pattern) = kernel_failure(line) {
             v.problems
                 .push(format!("kernel reported '{pattern}': {}", line.trim()));
         }
@@ -55,7 +84,7 @@ pub fn judge(outcome: &VmOutcome, timeout_secs: u64) -> Verdict {
         }
         if let Some(rest) = after(line, TAINT_MARKER) {
             if let Some((before, after)) = parse_taint(rest) {
-                let new = after & !before & !TAINT_OUT_OF_TREE;
+                let new = after & !before & !allowed_taint;
                 if new != 0 {
                     v.problems.push(format!(
                         "the kernel was tainted during the run (taint {before:#x} -> {after:#x})"
@@ -171,6 +200,31 @@ mod tests {
                 v.problems
             );
         }
+    }
+
+    #[test]
+    fn allowed_taints_are_exactly_those_given() {
+        let oe = taint_mask("OE").unwrap();
+        assert_eq!(oe, 4096 + 8192);
+        let run = |after: u64| {
+            let taint = format!("@@nsfilter-taint before=0 after={after}@@");
+            judge_allowing(
+                &outcome(&[BOOT, &taint, "@@nsfilter-guest-exit 0@@"]),
+                10,
+                oe,
+            )
+        };
+        assert!(run(12288).passed());
+        // W (a warning, 512) is not allowed on top of O and E.
+        assert!(!run(12288 + 512).passed());
+        // The default allows O alone.
+        let e_only = outcome(&[
+            BOOT,
+            "@@nsfilter-taint before=0 after=12288@@",
+            "@@nsfilter-guest-exit 0@@",
+        ]);
+        assert!(!judge(&e_only, 10).passed());
+        assert!(taint_mask("Oz").is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::error::{on, Context, Error, Result};
 use crate::initramfs::START_MARKER;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -42,6 +43,8 @@ pub struct VmConfig<'a> {
     /// One CPU, and guest time tied to instructions executed (TCG icount):
     /// repeatable timing for benchmarks.
     pub icount: bool,
+    /// Guest memory in MiB (a distribution kernel wants more than the lab's).
+    pub memory_mb: u32,
 }
 
 /// What happened to a VM run.
@@ -71,26 +74,40 @@ pub fn qemu_binary() -> PathBuf {
     std::env::var_os("QEMU").map_or_else(|| PathBuf::from("qemu-system-x86_64"), PathBuf::from)
 }
 
+/// QEMU's arguments for `cfg`, apart from the serial console's wiring.
+///
+/// With `cfg.icount` the run is a measurement: TCG whatever `cfg.accel`
+/// says (icount exists only there), `-icount shift=0,sleep=off` (guest time
+/// advances 1 ns per instruction executed and never waits for the host's
+/// clock) and one CPU. Otherwise two CPUs, so that tests see concurrency.
+pub fn qemu_args(cfg: &VmConfig<'_>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["-nodefaults", "-nographic", "-no-reboot", "-nic", "none"]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    args.extend(["-m".into(), cfg.memory_mb.to_string().into()]);
+    let timing: &[&str] = if cfg.icount {
+        &["-smp", "1", "-accel", "tcg", "-icount", "shift=0,sleep=off"]
+    } else if cfg.accel == Accel::Kvm {
+        &["-smp", "2", "-accel", "kvm"]
+    } else {
+        &["-smp", "2", "-accel", "tcg"]
+    };
+    args.extend(timing.iter().map(OsString::from));
+    args.push("-kernel".into());
+    args.push(cfg.kernel.into());
+    args.push("-initrd".into());
+    args.push(cfg.initrd.into());
+    args.push("-append".into());
+    args.push(format!("console=ttyS0 panic=-1 {}", cfg.cmdline).into());
+    args
+}
+
 /// Boots the VM and streams each console line to `on_line` as it arrives.
 pub fn run(cfg: &VmConfig<'_>, mut on_line: impl FnMut(&str)) -> Result<VmOutcome> {
     let qemu = qemu_binary();
     let mut cmd = Command::new(&qemu);
-    cmd.args(["-nodefaults", "-nographic", "-no-reboot", "-nic", "none"])
-        .args(["-m", "512", "-smp", "2"])
-        .args([
-            "-accel",
-            if cfg.accel == Accel::Kvm {
-                "kvm"
-            } else {
-                "tcg"
-            },
-        ])
-        .arg("-kernel")
-        .arg(cfg.kernel)
-        .arg("-initrd")
-        .arg(cfg.initrd)
-        .arg("-append")
-        .arg(format!("console=ttyS0 panic=-1 {}", cfg.cmdline))
+    cmd.args(qemu_args(cfg))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if cfg.interactive {
@@ -226,4 +243,57 @@ pub fn record_kvm(probe_file: &Path, works: bool) {
         let _ = std::fs::create_dir_all(dir);
     }
     let _ = std::fs::write(probe_file, if works { "works\n" } else { "broken\n" });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(icount: bool, accel: Accel) -> VmConfig<'static> {
+        VmConfig {
+            kernel: Path::new("/k/bzImage"),
+            initrd: Path::new("/w/initramfs.cpio"),
+            console_log: Path::new("/w/console.log"),
+            timeout: Duration::from_secs(60),
+            boot_timeout: Duration::from_secs(60),
+            accel,
+            cmdline: "loglevel=2",
+            interactive: false,
+            icount,
+            memory_mb: 512,
+        }
+    }
+
+    fn joined(cfg: &VmConfig<'_>) -> String {
+        qemu_args(cfg)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// What `bench` runs is what its report and the README say it runs: one
+    /// CPU, TCG, guest time counted in instructions; even where KVM works.
+    #[test]
+    fn a_bench_run_is_tcg_with_icount_on_one_cpu() {
+        for accel in [Accel::Tcg, Accel::Kvm] {
+            let args = joined(&config(true, accel));
+            assert!(
+                args.contains(" -smp 1 -accel tcg -icount shift=0,sleep=off "),
+                "{args}"
+            );
+            assert!(!args.contains("-smp 2") && !args.contains("kvm"), "{args}");
+        }
+        let args = joined(&config(false, Accel::Tcg));
+        assert!(
+            args.contains(" -smp 2 -accel tcg ") && !args.contains("icount"),
+            "{args}"
+        );
+        let args = joined(&config(false, Accel::Kvm));
+        assert!(args.contains(" -smp 2 -accel kvm "), "{args}");
+        assert!(
+            args.ends_with("-append console=ttyS0 panic=-1 loglevel=2"),
+            "{args}"
+        );
+    }
 }
