@@ -16,17 +16,31 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn help_exits_0() {
-    for args in [&["--help"][..], &["netns", "-h"], &["log", "--help"], &["stat", "--help"], &["filter", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["netns", "-h"],
+        &["log", "--help"],
+        &["stat", "--help"],
+        &["filter", "--help"],
+    ] {
         let o = nsfilter(args);
         assert_eq!(o.status.code(), Some(0), "{args:?}");
-        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage: nsfilter"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("Usage: nsfilter"),
+            "{args:?}"
+        );
         assert!(o.stderr.is_empty());
     }
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [&["bogus"][..], &[], &["log", "--bogus"], &["filter", "--ports"]] {
+    for args in [
+        &["bogus"][..],
+        &[],
+        &["log", "--bogus"],
+        &["filter", "--ports"],
+    ] {
         let o = nsfilter(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         let err = stderr(&o);
@@ -48,11 +62,18 @@ fn runtime_failures_exit_1() {
     );
     let o = nsfilter(&["--root", root, "log"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).starts_with("nsfilter: error: cannot read "), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("nsfilter: error: cannot read "),
+        "{}",
+        stderr(&o)
+    );
     let o = nsfilter(&["--root", root, "log", "--netns", "nowhere"]);
     assert_eq!(o.status.code(), Some(2));
     let o = nsfilter(&["--root", root, "netns"]);
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "NETNS  NAMES  CONTAINERS  PROCESSES\n");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "NETNS  NAMES  CONTAINERS  PROCESSES\n"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -109,7 +109,10 @@ mod tests {
         assert_eq!(of(&format!("/docker/{ID}")), want);
         // cgroup v1: one line per hierarchy.
         let v1 = format!("12:pids:/docker/{ID}\n11:cpu,cpuacct:/docker/{ID}\n0::/\n");
-        assert_eq!(container(&v1).map(|c| c.label()), Some("docker:3f1c2a9b8d7e".into()));
+        assert_eq!(
+            container(&v1).map(|c| c.label()),
+            Some("docker:3f1c2a9b8d7e".into())
+        );
     }
 
     #[test]
@@ -121,7 +124,10 @@ mod tests {
         );
         assert_eq!(of(&format!("/machine.slice/libpod-{ID}.scope")), want);
         assert_eq!(of(&format!("/libpod_parent/{ID}")), want);
-        assert_eq!(of(&format!("/machine.slice/libpod-conmon-{ID}.scope")), None);
+        assert_eq!(
+            of(&format!("/machine.slice/libpod-conmon-{ID}.scope")),
+            None
+        );
     }
 
     #[test]
@@ -149,7 +155,10 @@ mod tests {
         assert_eq!(of("/user.slice/user-1000.slice/session-2.scope"), None);
         assert_eq!(of("/system.slice/ssh.service"), None);
         assert_eq!(of("/"), None);
-        assert_eq!(of(&format!("/system.slice/docker-{}.scope", &ID[1..])), None);
+        assert_eq!(
+            of(&format!("/system.slice/docker-{}.scope", &ID[1..])),
+            None
+        );
         assert_eq!(of(&format!("/elsewhere/{ID}")), None);
         assert_eq!(container("garbage without colons"), None);
         assert_eq!(container(""), None);

@@ -165,7 +165,12 @@ pub fn parse(args: &[String]) -> Result<Args> {
     while let Some(arg) = rest.next() {
         let (flag, inline) = split(arg);
         match (command, flag) {
-            (_, "-h" | "--help") => return Ok(Args { root, command: Command::Help(help) }),
+            (_, "-h" | "--help") => {
+                return Ok(Args {
+                    root,
+                    command: Command::Help(help),
+                })
+            }
             ("log", "-f" | "--follow") if inline.is_none() => log.follow = true,
             ("log", "--json") if inline.is_none() => log.json = true,
             ("log", "-n" | "--netns") => log.netns.push(value(flag, inline, &mut rest)?),
@@ -214,7 +219,17 @@ mod tests {
     fn subcommands_and_options() {
         assert_eq!(args(&["netns"]).unwrap().command, Command::Netns);
         assert_eq!(args(&["stat"]).unwrap().command, Command::Stat);
-        let a = args(&["--root", "/tmp/x", "log", "-f", "--netns", "blue", "--netns=red", "--json"]).unwrap();
+        let a = args(&[
+            "--root",
+            "/tmp/x",
+            "log",
+            "-f",
+            "--netns",
+            "blue",
+            "--netns=red",
+            "--json",
+        ])
+        .unwrap();
         assert_eq!(a.root, Some(PathBuf::from("/tmp/x")));
         assert_eq!(
             a.command,
@@ -224,7 +239,16 @@ mod tests {
                 json: true
             })
         );
-        let a = args(&["filter", "-n", "blue", "--ports=53,80", "--protocols", "udp", "--clear"]).unwrap();
+        let a = args(&[
+            "filter",
+            "-n",
+            "blue",
+            "--ports=53,80",
+            "--protocols",
+            "udp",
+            "--clear",
+        ])
+        .unwrap();
         assert_eq!(
             a.command,
             Command::Filter(filter::Options {
@@ -241,10 +265,22 @@ mod tests {
         assert_eq!(args(&["--help"]).unwrap().command, Command::Help(HELP));
         assert_eq!(args(&["-h"]).unwrap().command, Command::Help(HELP));
         assert_eq!(args(&["help"]).unwrap().command, Command::Help(HELP));
-        assert_eq!(args(&["netns", "--help"]).unwrap().command, Command::Help(NETNS_HELP));
-        assert_eq!(args(&["log", "-h"]).unwrap().command, Command::Help(LOG_HELP));
-        assert_eq!(args(&["stat", "--help"]).unwrap().command, Command::Help(STAT_HELP));
-        assert_eq!(args(&["filter", "-n", "x", "--help"]).unwrap().command, Command::Help(FILTER_HELP));
+        assert_eq!(
+            args(&["netns", "--help"]).unwrap().command,
+            Command::Help(NETNS_HELP)
+        );
+        assert_eq!(
+            args(&["log", "-h"]).unwrap().command,
+            Command::Help(LOG_HELP)
+        );
+        assert_eq!(
+            args(&["stat", "--help"]).unwrap().command,
+            Command::Help(STAT_HELP)
+        );
+        assert_eq!(
+            args(&["filter", "-n", "x", "--help"]).unwrap().command,
+            Command::Help(FILTER_HELP)
+        );
         assert!(HELP.contains("Exit status: 0 done, 1 failed"));
     }
 

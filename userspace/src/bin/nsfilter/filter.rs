@@ -40,10 +40,16 @@ pub fn require_module(root: &Root) -> Result<()> {
 
 /// Checks a `ports` list as the module would: up to 16 numbers 1-65535.
 fn check_ports(list: &str) -> Result<String> {
-    let items: Vec<&str> = list.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    let items: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
     for p in &items {
         if !matches!(p.parse::<u32>(), Ok(1..=65535)) {
-            return Err(usage(format!("bad port '{p}': a port is a number from 1 to 65535")));
+            return Err(usage(format!(
+                "bad port '{p}': a port is a number from 1 to 65535"
+            )));
         }
     }
     if items.len() > MAX_ITEMS {
@@ -86,7 +92,11 @@ fn netns_list(machine: &Machine, specs: &[String]) -> Result<String> {
     if inodes.len() > MAX_ITEMS {
         return Err(usage(format!("at most {MAX_ITEMS} namespaces")));
     }
-    Ok(inodes.iter().map(u64::to_string).collect::<Vec<_>>().join(","))
+    Ok(inodes
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(","))
 }
 
 /// Writes parameter `name`.
@@ -121,7 +131,11 @@ fn show_param(root: &Root, machine: &Machine, name: &str) -> Result<String> {
     let shown: Vec<String> = value
         .split(',')
         .map(|item| {
-            let labels = item.trim().parse().map(|n| machine.labels(n)).unwrap_or_default();
+            let labels = item
+                .trim()
+                .parse()
+                .map(|n| machine.labels(n))
+                .unwrap_or_default();
             match labels.is_empty() {
                 true => item.to_string(),
                 false => format!("{item} ({})", labels.join(", ")),
@@ -156,8 +170,15 @@ pub fn run(root: &Root, opts: &Options, out: &mut dyn Write) -> Result<()> {
     }
     let mut text = String::new();
     for name in ["netns", "ports", "protocols"] {
-        let verb = if writes.iter().any(|(n, _)| *n == name) { "set" } else { "   " };
-        text.push_str(&format!("{verb} {name:<9} {}\n", show_param(root, &machine, name)?));
+        let verb = if writes.iter().any(|(n, _)| *n == name) {
+            "set"
+        } else {
+            "   "
+        };
+        text.push_str(&format!(
+            "{verb} {name:<9} {}\n",
+            show_param(root, &machine, name)?
+        ));
     }
     out.write_all(text.as_bytes())
         .map_err(|e: io::Error| Error::Failed(format!("cannot write the output: {e}")))
@@ -171,7 +192,15 @@ mod tests {
     fn module(f: &Fake) {
         let dir = f.root.module_dir().join("parameters");
         fs::create_dir_all(&dir).unwrap();
-        for p in ["enabled", "log_rate", "log_burst", "ports", "protocols", "netns", "log_level"] {
+        for p in [
+            "enabled",
+            "log_rate",
+            "log_burst",
+            "ports",
+            "protocols",
+            "netns",
+            "log_level",
+        ] {
             fs::write(dir.join(p), if p == "enabled" { "Y\n" } else { "\n" }).unwrap();
         }
     }
@@ -192,7 +221,11 @@ mod tests {
         let out = filter(
             &f,
             Options {
-                netns: vec!["blue".into(), "4026532200,docker:3f1c2a9b8d7e".into(), "blue".into()],
+                netns: vec![
+                    "blue".into(),
+                    "4026532200,docker:3f1c2a9b8d7e".into(),
+                    "blue".into(),
+                ],
                 ports: Some("53, 80".into()),
                 protocols: Some("UDP,icmp".into()),
                 clear: false,
@@ -209,15 +242,35 @@ mod tests {
              set protocols udp,icmp\n"
         );
         // Only ports: the rest stays; then --clear empties all.
-        let out = filter(&f, Options { ports: Some("22".into()), ..Options::default() }).unwrap();
+        let out = filter(
+            &f,
+            Options {
+                ports: Some("22".into()),
+                ..Options::default()
+            },
+        )
+        .unwrap();
         assert!(out.contains("    netns     4026532124 (blue)"), "{out}");
         assert!(out.contains("set ports     22\n"), "{out}");
-        let out = filter(&f, Options { clear: true, ..Options::default() }).unwrap();
-        assert_eq!(out, "set netns     (all)\nset ports     (all)\nset protocols (all)\n");
+        let out = filter(
+            &f,
+            Options {
+                clear: true,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "set netns     (all)\nset ports     (all)\nset protocols (all)\n"
+        );
         assert_eq!(param(&f, "netns"), "\n");
         // Nothing given: shows.
         let out = filter(&f, Options::default()).unwrap();
-        assert_eq!(out, "    netns     (all)\n    ports     (all)\n    protocols (all)\n");
+        assert_eq!(
+            out,
+            "    netns     (all)\n    ports     (all)\n    protocols (all)\n"
+        );
     }
 
     #[test]
@@ -225,12 +278,36 @@ mod tests {
         let f = sample();
         module(&f);
         let bad = [
-            Options { netns: vec!["green".into()], ..Options::default() },
-            Options { netns: vec!["blue".into()], ports: Some("http".into()), ..Options::default() },
-            Options { ports: Some("0".into()), ..Options::default() },
-            Options { ports: Some((1..=17).map(|p| p.to_string()).collect::<Vec<_>>().join(",")), ..Options::default() },
-            Options { protocols: Some("tcp,gre".into()), ..Options::default() },
-            Options { netns: vec!["99999999999".into()], ..Options::default() },
+            Options {
+                netns: vec!["green".into()],
+                ..Options::default()
+            },
+            Options {
+                netns: vec!["blue".into()],
+                ports: Some("http".into()),
+                ..Options::default()
+            },
+            Options {
+                ports: Some("0".into()),
+                ..Options::default()
+            },
+            Options {
+                ports: Some(
+                    (1..=17)
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                ..Options::default()
+            },
+            Options {
+                protocols: Some("tcp,gre".into()),
+                ..Options::default()
+            },
+            Options {
+                netns: vec!["99999999999".into()],
+                ..Options::default()
+            },
         ];
         for opts in bad {
             let e = filter(&f, opts).unwrap_err();
@@ -238,19 +315,51 @@ mod tests {
             assert_eq!(param(&f, "netns"), "\n");
             assert_eq!(param(&f, "ports"), "\n");
         }
-        let e = filter(&f, Options { netns: vec!["green".into()], ..Options::default() }).unwrap_err();
-        assert!(e.to_string().starts_with("unknown network namespace 'green'"), "{e}");
+        let e = filter(
+            &f,
+            Options {
+                netns: vec!["green".into()],
+                ..Options::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("unknown network namespace 'green'"),
+            "{e}"
+        );
     }
 
     #[test]
     fn missing_module_or_parameter() {
         let f = sample();
-        let e = filter(&f, Options { netns: vec!["blue".into()], ..Options::default() }).unwrap_err();
-        assert_eq!(e.to_string(), "module nsfilter is not loaded (no /sys/module/nsfilter)");
+        let e = filter(
+            &f,
+            Options {
+                netns: vec!["blue".into()],
+                ..Options::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "module nsfilter is not loaded (no /sys/module/nsfilter)"
+        );
         assert_eq!(e.exit_code(), 1);
         fs::create_dir_all(f.root.module_dir().join("parameters")).unwrap();
-        let e = filter(&f, Options { ports: Some("53".into()), ..Options::default() }).unwrap_err();
-        assert!(e.to_string().starts_with("module nsfilter has no parameter ports"), "{e}");
+        let e = filter(
+            &f,
+            Options {
+                ports: Some("53".into()),
+                ..Options::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("module nsfilter has no parameter ports"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -263,9 +372,19 @@ mod tests {
         let path = f.root.param("ports");
         fs::remove_file(&path).unwrap();
         fs::create_dir(&path).unwrap();
-        let e = filter(&f, Options { ports: Some("53".into()), ..Options::default() }).unwrap_err();
+        let e = filter(
+            &f,
+            Options {
+                ports: Some("53".into()),
+                ..Options::default()
+            },
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("cannot write "), "{e}");
         let e = Error::io("write", &path, &io::Error::from_raw_os_error(13));
-        assert!(e.to_string().ends_with(": Permission denied (run as root)"), "{e}");
+        assert!(
+            e.to_string().ends_with(": Permission denied (run as root)"),
+            "{e}"
+        );
     }
 }

@@ -115,7 +115,10 @@ mod tests {
         assert_eq!(quoted("plain"), r#""plain""#);
         assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
         assert_eq!(quoted("l1\nl2\r\t"), r#""l1\nl2\r\t""#);
-        assert_eq!(quoted("\u{0}\u{1f}\u{7f}\u{8}\u{c}"), r#""\u0000\u001f\u007f\b\f""#);
+        assert_eq!(
+            quoted("\u{0}\u{1f}\u{7f}\u{8}\u{c}"),
+            r#""\u0000\u001f\u007f\b\f""#
+        );
         assert_eq!(quoted("é ü \u{2028}"), "\"é ü \\u2028\"");
         assert_eq!(quoted(r"\x0a"), r#""\\x0a""#);
     }
@@ -125,7 +128,10 @@ mod tests {
         let mut v = Value::object();
         v.insert("n", Value::Num(4026531840));
         v.insert("ok", Value::Bool(true));
-        v.insert("names", Value::Arr(vec![Value::str("blue"), Value::str("x\"y")]));
+        v.insert(
+            "names",
+            Value::Arr(vec![Value::str("blue"), Value::str("x\"y")]),
+        );
         let mut inner = Value::object();
         inner.insert("SPT", Value::Num(53));
         v.insert("transport", inner);

@@ -192,7 +192,10 @@ mod tests {
         assert_eq!(r.message, "nsfilter: NETNS=1 IN=lo OUT= ");
         assert_eq!(
             r.dict,
-            [("SUBSYSTEM".into(), "net".into()), ("DEVICE".into(), "n2".into())]
+            [
+                ("SUBSYSTEM".into(), "net".into()),
+                ("DEVICE".into(), "n2".into())
+            ]
         );
         assert_eq!(r.stamp(), "[    5.678901]");
         // Facility bits above the level; a caller field after the flags.
@@ -218,7 +221,8 @@ mod tests {
 
     #[test]
     fn splits_saved_records_and_reads_a_file() {
-        let text = "6,1,10,-;first\n SUBSYSTEM=x\n6,2,20,-;second\n\n6,3,30,-;third\nnot a record\n";
+        let text =
+            "6,1,10,-;first\n SUBSYSTEM=x\n6,2,20,-;second\n\n6,3,30,-;third\nnot a record\n";
         assert_eq!(
             split_records(text),
             [

@@ -164,15 +164,25 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         // The unparseable line holds a newline (`\x0a`): 6 lines in 7.
         assert_eq!(lines.len(), 7, "{out}");
-        assert_eq!(lines[0], "[    2.500000] nsfilter: loaded: logging PRE_ROUTING in every network namespace");
-        assert!(lines[1].starts_with("[    3.000001] nsfilter: NETNS=4026532124 NAME=blue IN=vnet1 OUT= MAC="), "{}", lines[1]);
+        assert_eq!(
+            lines[0],
+            "[    2.500000] nsfilter: loaded: logging PRE_ROUTING in every network namespace"
+        );
+        assert!(
+            lines[1].starts_with(
+                "[    3.000001] nsfilter: NETNS=4026532124 NAME=blue IN=vnet1 OUT= MAC="
+            ),
+            "{}",
+            lines[1]
+        );
         assert!(lines[1].ends_with("DPT=5353 LEN=16 "));
         assert_eq!(lines[2], "[    3.000002] nsfilter: ratelimit: netns 4026532300 NAME=docker:3f1c2a9b8d7e suppressed 2977 lines");
         assert!(lines[3].contains("NETNS=4026532300 NAME=docker:3f1c2a9b8d7e IN=eth0"));
         // Unparseable: as it was, `\x0a` undone.
         assert_eq!(lines[4], "[    3.000004] nsfilter: NETNS=4026531840 IN=lo");
         assert_eq!(lines[5], "?? broken");
-        assert!(lines[6].starts_with("[    5.000000] nsfilter: NETNS=4026532124 NAME=blue IN=tun\\x41 OUT= "));
+        assert!(lines[6]
+            .starts_with("[    5.000000] nsfilter: NETNS=4026532124 NAME=blue IN=tun\\x41 OUT= "));
     }
 
     #[test]
@@ -205,9 +215,18 @@ mod tests {
     #[test]
     fn missing_kmsg_is_a_runtime_error() {
         let f = sample();
-        let e = run(&f.root, &Options::default(), &mut Vec::new(), &mut Vec::new()).unwrap_err();
+        let e = run(
+            &f.root,
+            &Options::default(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert_eq!(e.exit_code(), 1);
-        assert!(e.to_string().starts_with("cannot read ") && e.to_string().contains("dev/kmsg"), "{e}");
+        assert!(
+            e.to_string().starts_with("cannot read ") && e.to_string().contains("dev/kmsg"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -218,9 +237,14 @@ mod tests {
         });
         assert_eq!(r, Ok(()));
         assert!(out.lines().all(|l| l.starts_with("{\"kind\":")), "{out}");
-        assert!(out.contains(r#""netns":4026532124,"names":["blue"],"NETNS":4026532124,"IN":"vnet1""#));
+        assert!(
+            out.contains(r#""netns":4026532124,"names":["blue"],"NETNS":4026532124,"IN":"vnet1""#)
+        );
         assert!(out.contains(r#""IN":"tun\\x41""#), "{out}");
-        assert!(out.contains(r#""raw":"nsfilter: NETNS=4026531840 IN=lo\n?? broken""#), "{out}");
+        assert!(
+            out.contains(r#""raw":"nsfilter: NETNS=4026531840 IN=lo\n?? broken""#),
+            "{out}"
+        );
         // A real parser reads every line back.
         let check = "import json,sys\n\
             lines=sys.stdin.read().splitlines()\n\

@@ -101,7 +101,11 @@ fn parse_packet(rest: &str) -> Option<Line> {
     let netns = inode.parse().ok()?;
     let mut words = tail.split(' ').filter(|w| !w.is_empty()).peekable();
     let tokens = tokens(&mut words, false)?;
-    if words.next().is_some() || !tokens.iter().any(|t| matches!(t, Token::Field { key, .. } if key == "IN")) {
+    if words.next().is_some()
+        || !tokens
+            .iter()
+            .any(|t| matches!(t, Token::Field { key, .. } if key == "IN"))
+    {
         return None;
     }
     Some(Line::Packet { netns, tokens })
@@ -110,7 +114,9 @@ fn parse_packet(rest: &str) -> Option<Line> {
 /// Whether `key` looks like a `LOG` key: capitals, digits, `_`.
 fn is_key(key: &str) -> bool {
     !key.is_empty()
-        && key.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
         && key.as_bytes()[0].is_ascii_uppercase()
 }
 
@@ -126,7 +132,9 @@ fn tokens<'a>(
         }
         // `[N bytes]` after `INCOMPLETE`.
         if let Some(n) = word.strip_prefix('[').and_then(|n| n.parse::<u64>().ok()) {
-            if out.last() == Some(&Token::Flag("INCOMPLETE".into())) && words.peek() == Some(&"bytes]") {
+            if out.last() == Some(&Token::Flag("INCOMPLETE".into()))
+                && words.peek() == Some(&"bytes]")
+            {
                 words.next();
                 out.pop();
                 out.push(Token::Incomplete(n));
@@ -184,8 +192,22 @@ fn push_word(out: &mut Vec<Token>, word: &str, inner: bool) -> Option<bool> {
 
 /// Keys whose values are numbers in JSON (when printed in decimal).
 const NUMERIC: [&str; 16] = [
-    "LEN", "TTL", "ID", "SPT", "DPT", "WINDOW", "URGP", "TYPE", "CODE", "SEQ", "MTU", "TC",
-    "HOPLIMIT", "FLOWLBL", "PARAMETER", "FRAG",
+    "LEN",
+    "TTL",
+    "ID",
+    "SPT",
+    "DPT",
+    "WINDOW",
+    "URGP",
+    "TYPE",
+    "CODE",
+    "SEQ",
+    "MTU",
+    "TC",
+    "HOPLIMIT",
+    "FLOWLBL",
+    "PARAMETER",
+    "FRAG",
 ];
 
 /// A field's JSON value: a number for the numeric keys printed in decimal

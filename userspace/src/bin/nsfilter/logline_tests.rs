@@ -100,7 +100,10 @@ fn icmp_error_inner_packet_is_nested() {
         assert!(matches!(t[t.len() - 1], Token::Inner(_) | Token::Field { .. }), "{t:?}");
     }
     let j = json("nsfilter: NETNS=1 IN=a OUT= MAC= SRC=1.1.1.1 DST=2.2.2.2 LEN=9 TOS=0x00 PREC=0x00 TTL=1 ID=1 PROTO=ICMP TYPE=3 CODE=4 [SRC=3.3.3.3 DST=4.4.4.4 LEN=35 TOS=0x00 PREC=0x00 TTL=1 ID=2 PROTO=ICMP INCOMPLETE [4 bytes] ] MTU=1400 ", &[]);
-    assert!(j.ends_with(r#""PROTO":"ICMP","transport":{"INCOMPLETE":4}},"MTU":1400}}"#), "{j}");
+    assert!(
+        j.ends_with(r#""PROTO":"ICMP","transport":{"INCOMPLETE":4}},"MTU":1400}}"#),
+        "{j}"
+    );
 }
 
 #[test]
@@ -108,7 +111,12 @@ fn ipv6_and_repeated_fragment_headers() {
     let j = json(IPV6, &[]);
     assert!(j.contains(r#""LEN":51,"TC":142,"HOPLIMIT":130,"FLOWLBL":517775,"PROTO":"UDP","transport":{"SPT":35822,"DPT":841,"LEN":44290}"#), "{j}");
     let j = json(IPV6_FRAGS, &[]);
-    assert!(j.contains(r#""FRAG":0,"ID":"32f33f26","FRAG_2":0,"ID_2":"64c215ab","PROTO":"59","transport":{}"#), "{j}");
+    assert!(
+        j.contains(
+            r#""FRAG":0,"ID":"32f33f26","FRAG_2":0,"ID_2":"64c215ab","PROTO":"59","transport":{}"#
+        ),
+        "{j}"
+    );
 }
 
 #[test]
@@ -129,7 +137,10 @@ fn ratelimit_and_notices() {
         json(loaded, &[]),
         r#"{"kind":"notice","timestamp_us":12345678,"seq":42,"message":"loaded: logging PRE_ROUTING in every network namespace"}"#
     );
-    assert_eq!(parse("nsfilter: unloaded"), Some(Line::Notice("unloaded".into())));
+    assert_eq!(
+        parse("nsfilter: unloaded"),
+        Some(Line::Notice("unloaded".into()))
+    );
     assert_eq!(parse("nsfilterx: NETNS=1 IN=a"), None);
     assert_eq!(parse("e1000: eth0 NIC Link is Up"), None);
 }
@@ -157,20 +168,33 @@ fn unparseable_lines_are_kept_raw() {
 fn names_go_right_after_the_inode() {
     let names = vec!["blue".to_string(), "docker:3f1c2a9b8d7e".to_string()];
     let out = with_names(UDP, &parse(UDP).unwrap(), &names);
-    assert!(out.starts_with("nsfilter: NETNS=4026532124 NAME=blue,docker:3f1c2a9b8d7e IN=vnet1 OUT= "), "{out}");
-    assert_eq!(&out[out.find(" IN=").unwrap()..], &UDP[UDP.find(" IN=").unwrap()..]);
+    assert!(
+        out.starts_with("nsfilter: NETNS=4026532124 NAME=blue,docker:3f1c2a9b8d7e IN=vnet1 OUT= "),
+        "{out}"
+    );
+    assert_eq!(
+        &out[out.find(" IN=").unwrap()..],
+        &UDP[UDP.find(" IN=").unwrap()..]
+    );
     let out = with_names(RATELIMIT, &parse(RATELIMIT).unwrap(), &names[..1]);
-    assert_eq!(out, "nsfilter: ratelimit: netns 4026532115 NAME=blue suppressed 2977 lines");
+    assert_eq!(
+        out,
+        "nsfilter: ratelimit: netns 4026532115 NAME=blue suppressed 2977 lines"
+    );
     assert_eq!(with_names(UDP, &parse(UDP).unwrap(), &[]), UDP);
     let odd = vec!["a b,c\\é".to_string()];
-    assert!(with_names(UDP, &parse(UDP).unwrap(), &odd).contains(" NAME=a\\x20b\\x2cc\\x5c\\xc3\\xa9 IN="));
+    assert!(with_names(UDP, &parse(UDP).unwrap(), &odd)
+        .contains(" NAME=a\\x20b\\x2cc\\x5c\\xc3\\xa9 IN="));
 }
 
 #[test]
 fn every_line_of_the_kernel_fixture_parses_without_loss() {
     let fixture = include_str!("../../../tests/fixtures/logformat-6.12.tsv");
     let mut n = 0;
-    for record in fixture.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for record in fixture
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let text = record.split('\t').nth(3).unwrap();
         let line = format!("nsfilter: NETNS=4026532124 {text}");
         let tokens = packet(&line);
@@ -183,7 +207,10 @@ fn every_line_of_the_kernel_fixture_parses_without_loss() {
         assert_eq!(words(&tokens), original, "{text}");
         // No key collides in an object except the documented `_2` ones.
         let j = json(&line, &[]);
-        assert!(!j.contains("_2\"") || text.matches("FRAG:").count() > 1, "{j}");
+        assert!(
+            !j.contains("_2\"") || text.matches("FRAG:").count() > 1,
+            "{j}"
+        );
         n += 1;
     }
     assert!(n > 300, "{n} fixture lines");

@@ -37,7 +37,13 @@ fn list(root: &Root, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         ("CONTAINERS", Align::Left),
         ("PROCESSES", Align::Left),
     ]);
-    let or_dash = |v: Vec<String>| if v.is_empty() { "-".to_string() } else { v.join(",") };
+    let or_dash = |v: Vec<String>| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(",")
+        }
+    };
     for ns in &machine.namespaces {
         let mut names = Vec::new();
         if ns.initial {
@@ -59,7 +65,11 @@ fn list(root: &Root, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
             ns.inode.to_string(),
             or_dash(names),
             or_dash(containers),
-            if procs.is_empty() { "-".into() } else { procs.join(", ") },
+            if procs.is_empty() {
+                "-".into()
+            } else {
+                procs.join(", ")
+            },
         ]);
     }
     let mut text = String::new();
@@ -148,11 +158,31 @@ NETNS       NAMES                     CONTAINERS           PROCESSES
         let root = f.dir.0.to_str().unwrap();
         let cases: [(&[&str], i32, &str); 6] = [
             (&["nope"], 2, "nsfilter: error: unknown command 'nope'"),
-            (&["netns", "-x"], 2, "nsfilter: error: unknown option '-x' for 'netns'"),
-            (&["--root", root, "log", "--netns", "green"], 2, "nsfilter: error: unknown network namespace 'green'"),
-            (&["--root", root, "filter", "--netns", "green"], 2, "nsfilter: error: unknown network namespace 'green'"),
-            (&["--root", root, "filter", "--netns", "blue"], 1, "nsfilter: error: module nsfilter is not loaded (no /sys/module/nsfilter)"),
-            (&["--root", root, "stat"], 1, "nsfilter: error: module nsfilter is not loaded (no /sys/module/nsfilter)"),
+            (
+                &["netns", "-x"],
+                2,
+                "nsfilter: error: unknown option '-x' for 'netns'",
+            ),
+            (
+                &["--root", root, "log", "--netns", "green"],
+                2,
+                "nsfilter: error: unknown network namespace 'green'",
+            ),
+            (
+                &["--root", root, "filter", "--netns", "green"],
+                2,
+                "nsfilter: error: unknown network namespace 'green'",
+            ),
+            (
+                &["--root", root, "filter", "--netns", "blue"],
+                1,
+                "nsfilter: error: module nsfilter is not loaded (no /sys/module/nsfilter)",
+            ),
+            (
+                &["--root", root, "stat"],
+                1,
+                "nsfilter: error: module nsfilter is not loaded (no /sys/module/nsfilter)",
+            ),
         ];
         for (args, want_code, want_err) in cases {
             let (code, out, err) = nsfilter(args);

@@ -72,7 +72,9 @@ fn unescape_mount(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let oct = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match (b[i], oct) {
             (b'\\', Some(d)) => {
                 out.push((d[0] - b'0') << 6 | (d[1] - b'0') << 3 | (d[2] - b'0'));
@@ -184,9 +186,11 @@ pub fn discover(root: &Root) -> Machine {
         }
     }
 
-    let initial = read_link(&root.proc.join("1/ns/net"))
-        .ok()
-        .or_else(|| by_inode.contains_key(&PROC_NET_INIT_INO).then_some(PROC_NET_INIT_INO));
+    let initial = read_link(&root.proc.join("1/ns/net")).ok().or_else(|| {
+        by_inode
+            .contains_key(&PROC_NET_INIT_INO)
+            .then_some(PROC_NET_INIT_INO)
+    });
     let mut namespaces: Vec<Namespace> = by_inode.into_values().collect();
     for ns in &mut namespaces {
         ns.initial = Some(ns.inode) == initial;
@@ -222,7 +226,11 @@ impl Machine {
     /// digits of its id) or the path of an nsfs mount. Anything else is a
     /// usage error.
     pub fn resolve(&self, spec: &str) -> Result<u64> {
-        if let Some(ns) = self.namespaces.iter().find(|ns| ns.names.iter().any(|n| n == spec)) {
+        if let Some(ns) = self
+            .namespaces
+            .iter()
+            .find(|ns| ns.names.iter().any(|n| n == spec))
+        {
             return Ok(ns.inode);
         }
         if !spec.is_empty() && spec.bytes().all(|b| b.is_ascii_digit()) {
@@ -236,9 +244,10 @@ impl Machine {
         let mut hits: Vec<u64> = Vec::new();
         for ns in &self.namespaces {
             let by_container = is_hex
-                && ns.containers.iter().any(|c| {
-                    c.id.starts_with(&id) && runtime.is_none_or(|r| r == c.runtime)
-                });
+                && ns
+                    .containers
+                    .iter()
+                    .any(|c| c.id.starts_with(&id) && runtime.is_none_or(|r| r == c.runtime));
             let by_mount = ns.mounts.iter().any(|m| m.as_os_str() == spec);
             if (by_container || by_mount) && !hits.contains(&ns.inode) {
                 hits.push(ns.inode);
@@ -358,10 +367,25 @@ pub mod tests {
         f.process(1, "systemd", 4026531840, "/init.scope");
         f.process(2, "kthreadd", 4026531840, "/");
         f.process(10, "sshd", 4026531840, "/system.slice/ssh.service");
-        f.process(11, "bash", 4026531840, "/user.slice/user-0.slice/session-1.scope");
+        f.process(
+            11,
+            "bash",
+            4026531840,
+            "/user.slice/user-0.slice/session-1.scope",
+        );
         f.process(300, "sleep", 4026532124, "/user.slice/session-1.scope");
-        f.process(400, "nginx", 4026532300, &format!("/system.slice/docker-{ID}.scope"));
-        f.process(401, "nginx", 4026532300, &format!("/system.slice/docker-{ID}.scope"));
+        f.process(
+            400,
+            "nginx",
+            4026532300,
+            &format!("/system.slice/docker-{ID}.scope"),
+        );
+        f.process(
+            401,
+            "nginx",
+            4026532300,
+            &format!("/system.slice/docker-{ID}.scope"),
+        );
         f.mount("blue", 4026532124);
         f.mount("red", 4026532200);
         f.mount("/run/docker/netns/a1b2c3", 4026532300);
@@ -394,7 +418,13 @@ pub mod tests {
         let init = &m.namespaces[0];
         assert!(init.initial);
         assert_eq!(init.processes.len(), 4);
-        assert_eq!(init.processes[0], Process { pid: 1, comm: "systemd".into() });
+        assert_eq!(
+            init.processes[0],
+            Process {
+                pid: 1,
+                comm: "systemd".into()
+            }
+        );
         assert!(init.names.is_empty() && init.containers.is_empty());
         let blue = m.find(4026532124).unwrap();
         assert_eq!(blue.names, ["blue"]);
@@ -425,7 +455,10 @@ pub mod tests {
         for bad in ["green", "stale", "podman:3f1c2a9b8d7e", "3f1", ""] {
             let e = m.resolve(bad).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
-            assert!(e.to_string().starts_with("unknown network namespace '"), "{e}");
+            assert!(
+                e.to_string().starts_with("unknown network namespace '"),
+                "{e}"
+            );
         }
         assert!(m.resolve("99999999999999999999").is_err());
     }

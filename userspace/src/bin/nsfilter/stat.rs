@@ -144,7 +144,10 @@ mod tests {
 
     fn proc_file(netns: u64, base: u64) -> String {
         let mut s = format!("netns {netns}\n");
-        for (i, name) in ["packets_ipv4", "packets_ipv6", "tcp", "udp", "logged"].iter().enumerate() {
+        for (i, name) in ["packets_ipv4", "packets_ipv6", "tcp", "udp", "logged"]
+            .iter()
+            .enumerate()
+        {
             s.push_str(&format!("{name} {}\n", base + i as u64));
         }
         s
@@ -189,17 +192,27 @@ total                                    1110          1113  1116  1119    1122
 ";
         assert_eq!(out, expected);
         let err = String::from_utf8(err).unwrap();
-        assert!(err.starts_with("nsfilter: note: no counters for namespace 4026532200: through "), "{err}");
+        assert!(
+            err.starts_with("nsfilter: note: no counters for namespace 4026532200: through "),
+            "{err}"
+        );
     }
 
     #[test]
     fn no_module_no_counters() {
         let f = sample();
         let e = run(&f.root, &mut Vec::new(), &mut Vec::new()).unwrap_err();
-        assert_eq!(e.to_string(), "module nsfilter is not loaded (no /sys/module/nsfilter)");
+        assert_eq!(
+            e.to_string(),
+            "module nsfilter is not loaded (no /sys/module/nsfilter)"
+        );
         assert_eq!(e.exit_code(), 1);
         fs::create_dir_all(f.root.module_dir()).unwrap();
         let e = run(&f.root, &mut Vec::new(), &mut Vec::new()).unwrap_err();
-        assert!(e.to_string().starts_with("cannot read any namespace's /proc/net/nsfilter ("), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("cannot read any namespace's /proc/net/nsfilter ("),
+            "{e}"
+        );
     }
 }

@@ -77,7 +77,11 @@ mod tests {
 
     #[test]
     fn columns_line_up() {
-        let mut t = Table::new(&[("NAME", Align::Left), ("N", Align::Right), ("END", Align::Left)]);
+        let mut t = Table::new(&[
+            ("NAME", Align::Left),
+            ("N", Align::Right),
+            ("END", Align::Left),
+        ]);
         t.row(vec!["blue".into(), "7".into(), "x".into()]);
         t.row(vec!["a".into(), "1234".into()]);
         let mut out = String::new();
