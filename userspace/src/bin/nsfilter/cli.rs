@@ -64,7 +64,7 @@ from /proc/PID/cgroup) and its first processes. Run as root to see them all.
 ";
 
 const LOG_HELP: &str = "\
-Usage: nsfilter log [--follow] [--netns NAME]... [--json]
+Usage: nsfilter log [--follow] [--netns NAME]... [--json] [--kmsg FILE]
 
 Prints nsfilter's lines from /dev/kmsg (other lines are left out) with the
 kernel's timestamp, as dmesg does, and NAME= with the names of the line's
@@ -88,6 +88,8 @@ Options:
                      on in \"transport\", an ICMP error's packet in
                      \"transport\".\"inner\"; a line that does not parse as
                      {\"kind\":\"raw\",\"raw\":\"...\"}
+  --kmsg FILE        read records saved from /dev/kmsg (dd if=/dev/kmsg
+                     iflag=nonblock of=FILE) instead of the live log
   -h, --help         this text
 
 Reading /dev/kmsg needs root where kernel.dmesg_restrict is 1.
@@ -173,6 +175,7 @@ pub fn parse(args: &[String]) -> Result<Args> {
             }
             ("log", "-f" | "--follow") if inline.is_none() => log.follow = true,
             ("log", "--json") if inline.is_none() => log.json = true,
+            ("log", "--kmsg") => log.kmsg = Some(value(flag, inline, &mut rest)?.into()),
             ("log", "-n" | "--netns") => log.netns.push(value(flag, inline, &mut rest)?),
             ("filter", "-n" | "--netns") => filter.netns.push(value(flag, inline, &mut rest)?),
             ("filter", "-p" | "--ports") => filter.ports = Some(value(flag, inline, &mut rest)?),
@@ -236,7 +239,8 @@ mod tests {
             Command::Log(log::Options {
                 follow: true,
                 netns: vec!["blue".into(), "red".into()],
-                json: true
+                json: true,
+                kmsg: None,
             })
         );
         let a = args(&[

@@ -204,6 +204,24 @@ mod tests {
         assert_eq!(r.stamp(), "[123456.789012]");
     }
 
+    /// Root only (`cargo test --bin nsfilter -- --ignored`): the machine's
+    /// own log reads to its end without blocking, every record parsed.
+    #[test]
+    #[ignore]
+    fn reads_the_real_kmsg() {
+        let mut r = Reader::open(Path::new("/dev/kmsg"), false).unwrap();
+        let mut n = 0;
+        loop {
+            match r.next_record().unwrap() {
+                Next::Record(_) => n += 1,
+                Next::Lost => {}
+                Next::Garbled(g) => panic!("not a record: {g:?}"),
+                Next::End => break,
+            }
+        }
+        assert!(n > 0);
+    }
+
     #[test]
     fn undoes_escapes() {
         let r = parse_record(r"6,1,2,-;line1\x0aline2 back\x5cslash \x5cx41 \xzz \x4").unwrap();

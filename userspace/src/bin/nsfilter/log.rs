@@ -19,6 +19,8 @@ pub struct Options {
     pub netns: Vec<String>,
     /// One JSON object per line.
     pub json: bool,
+    /// Read saved records from this file, not `/dev/kmsg`.
+    pub kmsg: Option<std::path::PathBuf>,
 }
 
 /// The namespaces' names, found again when a line names an unknown one
@@ -63,12 +65,12 @@ pub fn run(root: &Root, opts: &Options, out: &mut dyn Write, err: &mut dyn Write
         machine,
         found: Instant::now(),
     };
-    let mut reader =
-        Reader::open(&root.kmsg, opts.follow).map_err(|e| Error::io("read", &root.kmsg, &e))?;
+    let path = opts.kmsg.as_ref().unwrap_or(&root.kmsg);
+    let mut reader = Reader::open(path, opts.follow).map_err(|e| Error::io("read", path, &e))?;
     loop {
         let next = reader
             .next_record()
-            .map_err(|e| Error::io("read", &root.kmsg, &e))?;
+            .map_err(|e| Error::io("read", path, &e))?;
         let text = match next {
             Next::End => return Ok(()),
             Next::Lost => {
@@ -210,6 +212,20 @@ mod tests {
         let (r, out, _) = run_log(&opts);
         assert_eq!(r.unwrap_err().exit_code(), 2);
         assert_eq!(out, "");
+    }
+
+    #[test]
+    fn reads_a_saved_log() {
+        let f = sample();
+        let saved = f.dir.0.join("saved");
+        fs::write(&saved, KMSG).unwrap();
+        let opts = Options {
+            kmsg: Some(saved),
+            ..Options::default()
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(run(&f.root, &opts, &mut out, &mut err), Ok(()));
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 7);
     }
 
     #[test]

@@ -81,8 +81,11 @@ fn list(root: &Root, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     if machine.hidden > 0 {
         let _ = writeln!(
             err,
-            "nsfilter: note: {} processes could not be inspected (run as root to see their namespaces)",
-            machine.hidden
+            "nsfilter: note: {} could not be inspected (run as root to see their namespaces)",
+            match machine.hidden {
+                1 => "1 process".to_string(),
+                n => format!("{n} processes"),
+            }
         );
     }
     Ok(())

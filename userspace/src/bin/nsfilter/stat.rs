@@ -153,6 +153,25 @@ mod tests {
         s
     }
 
+    /// Root only, on a real namespace: `NSFILTER_TEST_NETNS=/run/netns/NAME
+    /// cargo test --bin nsfilter -- --ignored`. Reads `/proc/net/dev`
+    /// inside it: a new namespace has only `lo`.
+    #[test]
+    #[ignore]
+    fn reads_inside_a_real_namespace() {
+        let ns = std::env::var("NSFILTER_TEST_NETNS").expect("NSFILTER_TEST_NETNS");
+        let text = read_inside(Path::new(&ns), "/proc/thread-self/net/dev".into()).unwrap();
+        let devices: Vec<&str> = text
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next())
+            .collect();
+        assert_eq!(devices, ["    lo"], "{text}");
+        // The calling thread stayed where it was.
+        let here = fs::read_to_string("/proc/thread-self/net/dev").unwrap();
+        assert_ne!(here, text);
+    }
+
     #[test]
     fn parses_the_proc_file() {
         let c = parse(&proc_file(4026532075, 1)).unwrap();
