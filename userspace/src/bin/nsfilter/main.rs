@@ -81,7 +81,7 @@ fn list(root: &Root, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     if machine.hidden > 0 {
         let _ = writeln!(
             err,
-            "nsfilter: note: {} could not be inspected (run as root to see their namespaces)",
+            "nsfilter: note: {} could not be inspected (permission denied; run as root)",
             match machine.hidden {
                 1 => "1 process".to_string(),
                 n => format!("{n} processes"),
