@@ -687,6 +687,9 @@ fn boot(
             interactive,
             icount: o.command == "bench",
             memory_mb: o.memory_mb.unwrap_or(512),
+            // A distribution kernel comes with its own modules, and with
+            // jump labels (see `VmConfig::tcg_single_thread`).
+            tcg_single_thread: o.kernel_modules.is_some(),
         };
         let outcome = vm::run(&cfg, &mut on_line)?;
         if interactive {

@@ -14,6 +14,9 @@ use std::process::Command;
 pub mod guest_path {
     /// The agent: this same program, run in the guest.
     pub const AGENT: &str = "/bin/nsfilter-lab";
+    /// The host-side `nsfilter` command (names, log, stat, filter), which
+    /// the lab VM offers too.
+    pub const NSFILTER: &str = "/usr/bin/nsfilter";
     /// The module.
     pub const MODULE: &str = "/lib/nsfilter/nsfilter.ko";
     /// iproute2's `ip` (busybox has its own `ip`, which cannot do `netns`).
@@ -89,6 +92,15 @@ pub fn build(contents: &Contents<'_>, out: &Path) -> Result<()> {
     copy_binary(&mut w, &mut dirs, Path::new(IPROUTE2), guest_path::IP)?;
     copy_binary(&mut w, &mut dirs, Path::new(NFTABLES), guest_path::NFT)?;
     copy_binary(&mut w, &mut dirs, &agent, guest_path::AGENT)?;
+    // Cargo builds the crate's two programs side by side.
+    let command = agent.with_file_name("nsfilter");
+    if !command.is_file() {
+        return Err(Error::Setup(format!(
+            "no {} beside the lab program (build both with 'make lab')",
+            command.display()
+        )));
+    }
+    copy_binary(&mut w, &mut dirs, &command, guest_path::NSFILTER)?;
     if let Some(module) = contents.module {
         copy_file(&mut w, &mut dirs, module, guest_path::MODULE, 0o644)?;
     }

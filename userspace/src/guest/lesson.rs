@@ -6,7 +6,9 @@ use super::labs::{clean_up, LABS};
 use super::module::{LOADED_LINE, UNLOADED_LINE};
 use super::net::{ns_inode, sh};
 use super::GuestResult;
+use crate::initramfs::guest_path::NSFILTER;
 use std::fs;
+use std::process::Command;
 
 /// Names of the namespaces that exist now, by inode (`init` for the first).
 fn namespace_names() -> Vec<(u64, String)> {
@@ -55,6 +57,35 @@ fn print_by_namespace(ctx: &mut Ctx) {
     }
 }
 
+/// Shows what the `nsfilter` command says about the namespaces that exist
+/// now: their names, and their counters.
+fn print_names() -> GuestResult {
+    println!(
+        "\n== Namespaces by name: the nsfilter command\n  \
+         The kernel knows a namespace by its inode; `nsfilter netns` names each\n  \
+         one (ip netns names, the processes in it, a container's id), `nsfilter\n  \
+         stat` shows their counters side by side (and `nsfilter log` adds\n  \
+         NAME= after NETNS=, `nsfilter filter --netns NAME` filters by name)."
+    );
+    for cmd in ["netns", "stat"] {
+        let out = Command::new(NSFILTER)
+            .arg(cmd)
+            .output()
+            .map_err(|e| format!("failed to run {NSFILTER}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "nsfilter {cmd} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        println!("  $ nsfilter {cmd}");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            println!("  {line}");
+        }
+    }
+    Ok(())
+}
+
 /// The lesson behind `make run`: the seed labs, one after the other, with the
 /// lines each namespace logged.
 pub(super) fn lesson() -> GuestResult {
@@ -62,11 +93,14 @@ pub(super) fn lesson() -> GuestResult {
     println!("== Loading nsfilter");
     ctx.load()?;
     println!("  {LOADED_LINE}");
-    for (title, what, lab) in LABS {
+    for (i, (title, what, lab)) in LABS.iter().enumerate() {
         println!("\n== {title}\n  {what}");
         ctx.mark();
         lab(&mut ctx)?;
         print_by_namespace(&mut ctx);
+        if i == 0 {
+            print_names()?;
+        }
         clean_up()?;
     }
     println!("\n== Unloading nsfilter");

@@ -5,8 +5,8 @@
 //!   kernel's taint and warnings.
 //! - `suite`: the VM tests in order, and the runner that prints KTAP.
 //! - `tests_core`, `tests_controls`, `tests_counters`, `tests_reliability`,
-//!   `tests_concurrency`, `tests_logformat`: the VM tests, grouped by what
-//!   they prove.
+//!   `tests_concurrency`, `tests_logformat`, `tests_names` (the `nsfilter`
+//!   command): the VM tests, grouped by what they prove.
 //! - `lesson`: the lesson behind `make run`.
 //! - `bench`: the guest's half of `make bench`; `crate::bench` reads it.
 //! - `labs`: the four seed labs, shared by the lesson and the tests.
@@ -30,6 +30,7 @@ mod tests_controls;
 mod tests_core;
 mod tests_counters;
 mod tests_logformat;
+mod tests_names;
 mod tests_reliability;
 
 pub use agent::main;

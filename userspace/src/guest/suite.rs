@@ -16,6 +16,7 @@ use super::tests_core::{
 };
 use super::tests_counters::{test_counters_per_protocol, test_proc_counters};
 use super::tests_logformat::test_logformat;
+use super::tests_names::test_names;
 use super::tests_reliability::{test_churn, test_fuzz, test_load_unload_flood};
 use super::{GuestResult, SKIP};
 use std::fs;
@@ -122,6 +123,10 @@ const SUITE: &[Test] = &[
     Test {
         name: "logformat_kernel_is_the_oracle",
         run: test_logformat,
+    },
+    Test {
+        name: "names_resolve_stat_filter_log",
+        run: test_names,
     },
 ];
 
