@@ -35,8 +35,10 @@ const RULESET: &str = "table inet nsfilter_oracle {\n\
 /// Frames injected between two drains: well under the kernel log buffer
 /// (128 KiB on the lab kernel) for two lines each.
 const BATCH: usize = 100;
-/// How long a drain waits for the two hooks' lines to pair up.
-const DRAIN_WAIT: Duration = Duration::from_secs(10);
+/// How long a drain waits for the two hooks' lines to pair up (a bound,
+/// not a delay: a balanced drain returns at once; two vCPUs on one TCG
+/// thread, as Debian's kernel runs, can take seconds to empty a backlog).
+const DRAIN_WAIT: Duration = Duration::from_secs(30);
 /// A file whose presence (`nsfilter-lab test --add FILE:PATH`) makes the test
 /// print fixture records for `userspace/tests/fixtures/`.
 const FIXTURE_FLAG: &str = "/etc/nsfilter-logformat-fixture";
@@ -164,11 +166,32 @@ impl Comparison {
         if ok {
             Ok(())
         } else {
-            Err(format!(
+            // Say which namespaces were short of which lines, so that a
+            // failure can be told from a slow log.
+            let mut count: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+            for (ours, ns, _) in seen.iter().filter_map(|l| split(l)) {
+                let c = count.entry(ns).or_default();
+                if ours {
+                    c.0 += 1;
+                } else {
+                    c.1 += 1;
+                }
+            }
+            let mut msg = format!(
                 "the two hooks' lines did not pair up within {} s ({} lines pending)",
                 DRAIN_WAIT.as_secs(),
                 seen.len()
-            ))
+            );
+            for (ns, (a, b)) in count.iter().filter(|(_, (a, b))| a != b) {
+                msg.push_str(&format!(
+                    "\n  netns {ns}: {a} nsfilter lines, {b} kernel lines"
+                ));
+                let tag = format!("={ns} ");
+                for l in seen.iter().filter(|l| l.contains(&tag)).take(6) {
+                    msg.push_str(&format!("\n    {l}"));
+                }
+            }
+            Err(msg)
         }
     }
 }
