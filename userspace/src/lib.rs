@@ -4,6 +4,7 @@
 //! The same program is the agent inside the VM (`nsfilter-lab guest`).
 
 pub mod bench;
+pub mod boot;
 pub mod cli;
 pub mod cpio;
 pub mod error;
