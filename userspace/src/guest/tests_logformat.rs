@@ -143,11 +143,27 @@ impl Comparison {
                 entry.1.push(text);
             }
         }
+        // Which lines one hook printed and the other did not, in the
+        // namespaces where their counts differ (for the error below).
+        let mut unpaired = String::new();
         for (ns, (mut a, mut b)) in by_ns {
             *self.ours.entry(ns).or_default() += a.len() as u64;
             a.sort_unstable();
             b.sort_unstable();
             let (only_a, only_b) = difference(&a, &b);
+            if a.len() != b.len() {
+                unpaired.push_str(&format!(
+                    "\n  netns {ns}: {} nsfilter lines, {} kernel lines",
+                    a.len(),
+                    b.len()
+                ));
+                for l in only_a.iter().take(6) {
+                    unpaired.push_str(&format!("\n    only nsfilter: {l}"));
+                }
+                for l in only_b.iter().take(6) {
+                    unpaired.push_str(&format!("\n    only kernel:   {l}"));
+                }
+            }
             self.differing += only_a.len().max(only_b.len()) as u64;
             for i in 0..only_a.len().max(only_b.len()) {
                 if self.differences.len() < 5 {
@@ -168,30 +184,13 @@ impl Comparison {
         } else {
             // Say which namespaces were short of which lines, so that a
             // failure can be told from a slow log.
-            let mut count: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-            for (ours, ns, _) in seen.iter().filter_map(|l| split(l)) {
-                let c = count.entry(ns).or_default();
-                if ours {
-                    c.0 += 1;
-                } else {
-                    c.1 += 1;
-                }
-            }
-            let mut msg = format!(
-                "the two hooks' lines did not pair up within {} s ({} lines pending)",
+            Err(format!(
+                "the two hooks' lines did not pair up within {} s ({} lines pending, \
+                 {} times the log overran its reader){unpaired}",
                 DRAIN_WAIT.as_secs(),
-                seen.len()
-            );
-            for (ns, (a, b)) in count.iter().filter(|(_, (a, b))| a != b) {
-                msg.push_str(&format!(
-                    "\n  netns {ns}: {a} nsfilter lines, {b} kernel lines"
-                ));
-                let tag = format!("={ns} ");
-                for l in seen.iter().filter(|l| l.contains(&tag)).take(6) {
-                    msg.push_str(&format!("\n    {l}"));
-                }
-            }
-            Err(msg)
+                seen.len(),
+                ctx.kmsg.lost
+            ))
         }
     }
 }
