@@ -103,7 +103,7 @@ stress:
 endif
 
 # On the race kernel, the concurrency tests (the rest is the debug kernel's).
-STRESS_TESTS_race := namespace_churn,load_unload_under_flood,param_writes_under_flood,device_rename_under_traffic
+STRESS_TESTS_race := namespace_churn,load_unload_under_flood,namespace_deaths_under_flood,param_writes_under_flood,device_rename_under_traffic
 stress-run: kernel
 	@$(MAKE) --no-print-directory module lab
 	$(LAB) test --stress $(if $(STRESS_TESTS_$(KERNEL)),--filter $(STRESS_TESTS_$(KERNEL))) $(LAB_ARGS)

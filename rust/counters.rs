@@ -14,8 +14,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Storage with one `T` for each CPU.
 pub(crate) trait PerCpu<T> {
-    /// The slot of the CPU the caller runs on.
-    fn local(&self) -> &T;
+    /// The slot of the CPU the caller runs on; `None` only for a caller
+    /// that uses the storage after it was dropped (the kernel's storage
+    /// checks this and warns).
+    fn local(&self) -> Option<&T>;
 
     /// Calls `f` with every CPU's slot.
     fn each(&self, f: &mut dyn FnMut(&T));
@@ -137,8 +139,9 @@ impl<P: PerCpu<CpuCounters>> Counters<P> {
         Self { cpus }
     }
 
-    /// The slot the caller counts in: its CPU's.
-    pub(crate) fn local(&self) -> &CpuCounters {
+    /// The slot the caller counts in: its CPU's (`None`: see
+    /// [`PerCpu::local`]).
+    pub(crate) fn local(&self) -> Option<&CpuCounters> {
         self.cpus.local()
     }
 

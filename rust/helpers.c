@@ -9,6 +9,7 @@
  * where it is parsed and validated (rust/settings.rs).
  */
 
+#include <linux/bug.h>
 #include <linux/cpumask.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -81,6 +82,16 @@ void *nsfilter_raw_cpu_ptr(void *ptr)
 void *nsfilter_per_cpu_ptr(void *ptr, int cpu)
 {
 	return per_cpu_ptr((void __percpu __force *)ptr, cpu);
+}
+
+/*
+ * Per-CPU storage used after it was dropped: a bug in its owner's lifetime
+ * (a hook call that outlived its namespace's state). A kernel warning, so
+ * that tests and users see it; the caller then uses nothing.
+ */
+void nsfilter_warn_percpu_after_drop(void)
+{
+	WARN_ONCE(1, "nsfilter: per-CPU storage used after it was dropped\n");
 }
 
 /* The possible CPU after `cpu` (-1 for the first one), or -1 past the last. */

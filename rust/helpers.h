@@ -32,6 +32,7 @@ void *nsfilter_alloc_percpu(size_t size, size_t align);
 void nsfilter_free_percpu(void *ptr);
 void *nsfilter_raw_cpu_ptr(void *ptr);
 void *nsfilter_per_cpu_ptr(void *ptr, int cpu);
+void nsfilter_warn_percpu_after_drop(void);
 int nsfilter_next_possible_cpu(int cpu);
 
 #endif

@@ -11,9 +11,21 @@
 //! owner updates it, and a caller that moves to another CPU between taking
 //! its slot and using it (a preemptible caller) updates another CPU's slot,
 //! which is still sound and, with atomic read-modify-writes, still exact.
+//!
+//! Dropping a [`PerCpu`] clears its pointer before freeing the memory, and
+//! [`PerCpu::local`] checks it: a caller that outlived the value (a hook
+//! call still running after its namespace's state was dropped, which the
+//! pernet adapter's ordering rules out) gets a kernel warning and no slot,
+//! instead of writing into per-CPU memory that the allocator may already
+//! have handed to someone else, which no kernel debugging option watches.
 
 use crate::bindings;
-use core::{ffi::c_void, marker::PhantomData, ptr::NonNull};
+use core::{
+    ffi::c_void,
+    marker::PhantomData,
+    ptr,
+    sync::atomic::{AtomicPtr, Ordering},
+};
 use kernel::prelude::*;
 
 /// The possible CPUs, in order (`for_each_possible_cpu()`).
@@ -32,11 +44,12 @@ fn possible_cpus() -> impl Iterator<Item = core::ffi::c_int> {
 ///
 /// # Invariants
 ///
-/// `ptr` is a per-CPU pointer returned by `nsfilter_alloc_percpu()` for
-/// `size_of::<T>()` bytes aligned to `align_of::<T>()`, not yet freed, and
-/// the slot of every possible CPU holds an initialised `T`.
+/// Until `drop`, `ptr` is a non-null per-CPU pointer returned by
+/// `nsfilter_alloc_percpu()` for `size_of::<T>()` bytes aligned to
+/// `align_of::<T>()`, not yet freed, and the slot of every possible CPU
+/// holds an initialised `T`. `drop` makes it null before freeing it.
 pub(crate) struct PerCpu<T> {
-    ptr: NonNull<c_void>,
+    ptr: AtomicPtr<c_void>,
     _owns: PhantomData<T>,
 }
 
@@ -67,21 +80,23 @@ impl<T: Default> PerCpu<T> {
         let raw = unsafe {
             bindings::nsfilter_alloc_percpu(core::mem::size_of::<T>(), core::mem::align_of::<T>())
         };
-        let ptr = NonNull::new(raw).ok_or(ENOMEM)?;
+        if raw.is_null() {
+            return Err(ENOMEM);
+        }
         for cpu in possible_cpus() {
-            // SAFETY: `ptr` is a live per-CPU allocation and `cpu` a
+            // SAFETY: `raw` is a live per-CPU allocation and `cpu` a
             // possible CPU, so this is that CPU's slot: valid for a `T`,
             // aligned, and not yet seen by anyone but this function.
             unsafe {
-                bindings::nsfilter_per_cpu_ptr(ptr.as_ptr(), cpu)
+                bindings::nsfilter_per_cpu_ptr(raw, cpu)
                     .cast::<T>()
                     .write(T::default())
             };
         }
-        // INVARIANT: Allocated for `T` above, and every possible CPU's slot
-        // initialised.
+        // INVARIANT: Allocated for `T` above, not null, and every possible
+        // CPU's slot initialised.
         Ok(Self {
-            ptr,
+            ptr: AtomicPtr::new(raw),
             _owns: PhantomData,
         })
     }
@@ -93,48 +108,71 @@ impl<T> PerCpu<T> {
     /// Called with preemption enabled, the caller may run on another CPU by
     /// the time it uses the slot: it then uses that CPU's slot, which is as
     /// sound as any shared reference to a `T: Sync`.
-    pub(crate) fn local(&self) -> &T {
+    ///
+    /// `None`, with a kernel warning, only for a caller that uses the value
+    /// after its `drop` (see the module's documentation): a bug elsewhere.
+    pub(crate) fn local(&self) -> Option<&T> {
+        let ptr = self.live()?;
         // SAFETY: `ptr` is a live per-CPU allocation for `T` (type
         // invariant). The helper is `raw_cpu_ptr()`: the address of the
         // current CPU's slot, with no check that the caller cannot migrate
         // (which `this_cpu_ptr()` makes under `CONFIG_DEBUG_PREEMPT`); that
         // slot stays valid for as long as `self`, whatever CPU uses it.
-        let slot = unsafe { bindings::nsfilter_raw_cpu_ptr(self.ptr.as_ptr()) };
+        let slot = unsafe { bindings::nsfilter_raw_cpu_ptr(ptr) };
         // SAFETY: The slot holds an initialised `T` until `drop` (type
         // invariant), and only shared references to it are ever made.
-        unsafe { &*slot.cast::<T>() }
+        Some(unsafe { &*slot.cast::<T>() })
     }
 
-    /// Every possible CPU's slot, in CPU order.
+    /// Every possible CPU's slot, in CPU order (none after `drop`, with the
+    /// warning of [`PerCpu::local`]).
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
-        possible_cpus().map(move |cpu| {
-            // SAFETY: `ptr` is live and `cpu` possible: the slot holds an
-            // initialised `T` until `drop` (type invariant), and only shared
-            // references to it are ever made.
-            unsafe { &*bindings::nsfilter_per_cpu_ptr(self.ptr.as_ptr(), cpu).cast::<T>() }
-        })
+        let ptr = self.live();
+        possible_cpus()
+            .take_while(move |_| ptr.is_some())
+            .filter_map(move |cpu| {
+                // SAFETY: `ptr` is live and `cpu` possible: the slot holds an
+                // initialised `T` until `drop` (type invariant), and only
+                // shared references to it are ever made.
+                ptr.map(|p| unsafe { &*bindings::nsfilter_per_cpu_ptr(p, cpu).cast::<T>() })
+            })
+    }
+
+    /// The per-CPU pointer, or `None` and a warning once `drop` has begun.
+    fn live(&self) -> Option<*mut c_void> {
+        // Relaxed: `drop` runs only when no other user is left (`&mut
+        // self`); a load that sees null is already a use after the end of
+        // the value's life, and only the warning is left to do.
+        let ptr = self.ptr.load(Ordering::Relaxed);
+        if ptr.is_null() {
+            // SAFETY: The helper takes nothing and only warns (`WARN_ONCE`).
+            unsafe { bindings::nsfilter_warn_percpu_after_drop() };
+            return None;
+        }
+        Some(ptr)
     }
 }
 
 impl<T> Drop for PerCpu<T> {
     fn drop(&mut self) {
+        // Null first, with a store the compiler keeps (an atomic one): a
+        // caller that wrongly outlives `self` sees it in `local` and uses
+        // nothing (the module's documentation).
+        let ptr = self.ptr.swap(ptr::null_mut(), Ordering::Relaxed);
         for cpu in possible_cpus() {
             // SAFETY: Every slot holds an initialised `T` (type invariant),
             // dropped once here; `&mut self` means no reference to it is left.
-            unsafe {
-                core::ptr::drop_in_place(
-                    bindings::nsfilter_per_cpu_ptr(self.ptr.as_ptr(), cpu).cast::<T>(),
-                )
-            };
+            unsafe { ptr::drop_in_place(bindings::nsfilter_per_cpu_ptr(ptr, cpu).cast::<T>()) };
         }
-        // SAFETY: `ptr` came from `nsfilter_alloc_percpu()` and is freed once,
-        // here; `free_percpu()` may be called from any context.
-        unsafe { bindings::nsfilter_free_percpu(self.ptr.as_ptr()) };
+        // SAFETY: `ptr` came from `nsfilter_alloc_percpu()` (type invariant)
+        // and is freed once, here; `free_percpu()` may be called from any
+        // context.
+        unsafe { bindings::nsfilter_free_percpu(ptr) };
     }
 }
 
 impl<T> crate::counters::PerCpu<T> for PerCpu<T> {
-    fn local(&self) -> &T {
+    fn local(&self) -> Option<&T> {
         PerCpu::local(self)
     }
 

@@ -179,8 +179,10 @@ struct SharedState {
 /// `hook::Logger::packet` without the printing, in the module's design.
 fn packet_percpu(state: &PerCpuState, settings: &Settings, bytes: &[u8], now: impl Fn() -> u64) {
     let family = Family::Ipv4;
+    let Some(counters) = state.counters.local() else {
+        return;
+    };
     let summary = parse(family, bytes);
-    let counters = state.counters.local();
     counters.seen(family, &summary);
     if !settings.enabled() || !settings.wants(NETNS, &summary) {
         counters.filtered();

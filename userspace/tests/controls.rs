@@ -447,7 +447,7 @@ fn bucket_is_exact_under_concurrent_callers() {
 #[test]
 fn counters_count_by_family_protocol_and_outcome() {
     let c = Counters::new(HostCpus::<CpuCounters>::new(1));
-    let c1 = c.local();
+    let c1 = c.local().expect("host storage is never dropped while used");
     c1.seen(Family::Ipv4, &summary(&udp4(1, 2)));
     c1.seen(Family::Ipv4, &summary(&[0x45; 10]));
     c1.seen(Family::Ipv6, &parse(Family::Ipv6, &[0x60u8; 10][..]));
@@ -501,7 +501,9 @@ fn counters_count_every_protocol_in_its_own_counter() {
     ];
     for (family, bytes, want) in cases {
         let c = Counters::new(HostCpus::<CpuCounters>::new(1));
-        c.local().seen(family, &parse(family, &bytes[..]));
+        c.local()
+            .expect("host storage is never dropped while used")
+            .seen(family, &parse(family, &bytes[..]));
         let mut out = String::new();
         c.show(7, &mut out).unwrap();
         let ones: Vec<&str> = out
@@ -767,10 +769,15 @@ fn counters_are_per_cpu_and_summed() {
     let reported = AtomicU64::new(0);
     let now = 1_000_000_000u64;
     let admit = |now| match limit.admit(now, 1, 10, || c.suppressed_total()) {
-        Admit::No => c.local().suppressed(),
+        Admit::No => c
+            .local()
+            .expect("host storage is never dropped while used")
+            .suppressed(),
         Admit::Yes { suppressed } => {
             reported.fetch_add(suppressed, Relaxed);
-            c.local().logged();
+            c.local()
+                .expect("host storage is never dropped while used")
+                .logged();
         }
     };
     std::thread::scope(|s| {
@@ -779,7 +786,9 @@ fn counters_are_per_cpu_and_summed() {
             s.spawn(move || {
                 set_cpu(cpu);
                 for _ in 0..1000 {
-                    c.local().seen(Family::Ipv4, &summary(&udp4(1, 2)));
+                    c.local()
+                        .expect("host storage is never dropped while used")
+                        .seen(Family::Ipv4, &summary(&udp4(1, 2)));
                     admit(now);
                 }
             });

@@ -21,6 +21,8 @@ pub(super) struct Scale {
     pub(super) renames: usize,
     /// Corpus packets the LOG-format test compares with the kernel's LOG.
     pub(super) logformat_packets: usize,
+    /// Namespaces that die under a flood while others are born.
+    pub(super) death_rounds: usize,
 }
 
 /// `make test`: well inside CI's time.
@@ -31,6 +33,7 @@ pub(super) const QUICK: Scale = Scale {
     param_write_secs: 5,
     renames: 2_000,
     logformat_packets: 20_000,
+    death_rounds: 10,
 };
 
 /// `make stress`: the full sizes.
@@ -41,6 +44,7 @@ pub(super) const STRESS: Scale = Scale {
     param_write_secs: 30,
     renames: 10_000,
     logformat_packets: 100_000,
+    death_rounds: 50,
 };
 
 /// The state a test runs with: the kernel log since the test began.

@@ -17,7 +17,9 @@ use super::tests_core::{
 use super::tests_counters::{test_counters_per_protocol, test_proc_counters};
 use super::tests_logformat::test_logformat;
 use super::tests_names::test_names;
-use super::tests_reliability::{test_churn, test_fuzz, test_load_unload_flood};
+use super::tests_reliability::{
+    test_churn, test_fuzz, test_load_unload_flood, test_namespace_deaths,
+};
 use super::{GuestResult, SKIP};
 use std::fs;
 
@@ -107,6 +109,10 @@ const SUITE: &[Test] = &[
     Test {
         name: "load_unload_under_flood",
         run: test_load_unload_flood,
+    },
+    Test {
+        name: "namespace_deaths_under_flood",
+        run: test_namespace_deaths,
     },
     Test {
         name: "fault_injection_netns_and_insmod",
@@ -221,7 +227,7 @@ mod tests {
         assert!(selected("", "load_unload"));
         assert!(selected("unload", "load_unload"));
         assert!(!selected("ipip", "load_unload"));
-        let race = "namespace_churn,load_unload_under_flood,param_writes_under_flood,device_rename_under_traffic";
+        let race = "namespace_churn,load_unload_under_flood,namespace_deaths_under_flood,param_writes_under_flood,device_rename_under_traffic";
         let chosen: Vec<&str> = SUITE
             .iter()
             .map(|t| t.name)
@@ -232,6 +238,7 @@ mod tests {
             [
                 "namespace_churn",
                 "load_unload_under_flood",
+                "namespace_deaths_under_flood",
                 "param_writes_under_flood",
                 "device_rename_under_traffic"
             ]
