@@ -3,7 +3,7 @@
 # MODULE (its sysfs name NAME, with PARAMS) in the guest, sends TCP SYNs
 # between two namespaces (busybox nc; each SYN and its RST pass the hook,
 # and with nsfilter's `ports=1` both are filtered), and single-steps CALLS
-# calls of the hook function HOOK (a symbol of the module) with gdb,
+# calls of the hook function HOOK (an awk regex for a symbol of the module) with gdb,
 # counting the instructions each function executes (scripts/bench-trace.py).
 # Under icount a guest instruction is a guest nanosecond, so these counts
 # are what `make bench` measures, function by function.
@@ -11,7 +11,7 @@
 # Usage: scripts/bench-trace.sh LAB BZIMAGE VMLINUX MODULE NAME HOOK [PARAMS]
 #   e.g. scripts/bench-trace.sh userspace/target/release/nsfilter-lab \
 #        $KDIR/arch/x86/boot/bzImage $KDIR/vmlinux nsfilter.ko nsfilter \
-#        '_RNv*Adapter*4hook*' ports=1
+#        'Adapter.*E4hook' ports=1
 set -euo pipefail
 lab=$1 kernel=$2 vmlinux=$3 module=$4 name=$5 hook=$6 params=${7:-}
 calls=${TRACE_CALLS:-3}
