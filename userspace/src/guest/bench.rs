@@ -209,7 +209,10 @@ pub(super) fn guest(args: &[&str]) -> GuestResult {
             let pps = rate(&tx, window);
             undo(&c.setup)?;
             let kind = if round == 0 { "unreported" } else { "pps" };
-            println!("{MARKER}{kind} config={} round={round} value={pps:.0}", c.key);
+            println!(
+                "{MARKER}{kind} config={} round={round} value={pps:.0}",
+                c.key
+            );
         }
     }
     // Scale: the fast path with 1, 10, 100 and 1,000 namespaces in existence
