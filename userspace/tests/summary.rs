@@ -1,0 +1,184 @@
+//! Host tests of what the counters and filters see of a packet: the
+//! parser's `Summary` (`rust/packet.rs`), branch by branch.
+
+#![allow(dead_code)]
+
+#[path = "../../rust/packet.rs"]
+mod packet;
+
+use packet::{parse, Family};
+
+include!("support/protocols.rs");
+
+/// An IPv6 packet: `next` header, `payload` after the fixed header, and the
+/// payload length field `plen` (which may lie).
+fn ipv6_with(next: u8, plen: u16, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0u8; 40];
+    p[0] = 0x60;
+    p[4..6].copy_from_slice(&plen.to_be_bytes());
+    p[6] = next;
+    p[7] = 64;
+    p.extend_from_slice(payload);
+    p
+}
+
+/// Ports `src` -> `dst` in a transport header of `len` bytes.
+fn ports_header(src: u16, dst: u16, len: usize) -> Vec<u8> {
+    let mut h = vec![0u8; len];
+    h[0..2].copy_from_slice(&src.to_be_bytes());
+    h[2..4].copy_from_slice(&dst.to_be_bytes());
+    h
+}
+
+/// What the counters and filters see of a packet, case by case along the
+/// parser's branches: the protocol (`None`: the network header could not be
+/// read), the ports, and whether it counts as malformed.
+#[test]
+fn summaries_follow_every_branch_of_the_parser() {
+    let udp = ports_header(1000, 2000, 8);
+    let cat = |parts: &[&[u8]]| parts.concat();
+    // Extension headers: hop-by-hop (8 bytes), AH (length 1: 12 bytes), a
+    // first fragment with more to come, a later fragment.
+    let hop = [17u8, 0, 0, 0, 0, 0, 0, 0];
+    let ah = [6u8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let first_frag = [17u8, 0, 0x00, 0x01, 0, 0, 0, 7];
+    let later_frag = [17u8, 0, 0x00, 0x08, 0, 0, 0, 7];
+    let tcp = ports_header(3000, 4000, 20);
+    let mut v4_len0 = ipv4_proto(17);
+    v4_len0[2..4].copy_from_slice(&0u16.to_be_bytes());
+    let mut v4_hdr_only = ipv4_proto(17);
+    v4_hdr_only[2..4].copy_from_slice(&20u16.to_be_bytes());
+    let mut sctp = ipv4_proto(132);
+    sctp[20..24].copy_from_slice(&[0x13, 0x88, 0x17, 0x70]);
+    let mut gre_short = ipv4_proto(47);
+    gre_short[2..4].copy_from_slice(&24u16.to_be_bytes());
+    let mut v6_not6 = ipv6_with(17, 8, &udp);
+    v6_not6[0] = 0x50;
+    type Case = (
+        &'static str,
+        Family,
+        Vec<u8>,
+        Option<u8>,
+        Option<(u16, u16)>,
+        bool,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "v6 hop-by-hop, UDP",
+            Family::Ipv6,
+            ipv6_with(0, 16, &cat(&[&hop, &udp])),
+            Some(17),
+            Some((1000, 2000)),
+            false,
+        ),
+        (
+            "v6 AH, TCP",
+            Family::Ipv6,
+            ipv6_with(51, 32, &cat(&[&ah, &tcp])),
+            Some(6),
+            Some((3000, 4000)),
+            false,
+        ),
+        (
+            "v6 first fragment",
+            Family::Ipv6,
+            ipv6_with(44, 16, &cat(&[&first_frag, &udp])),
+            Some(17),
+            Some((1000, 2000)),
+            false,
+        ),
+        (
+            "v6 later fragment",
+            Family::Ipv6,
+            ipv6_with(44, 16, &cat(&[&later_frag, &udp])),
+            Some(17),
+            None,
+            false,
+        ),
+        // The fragment header lies beyond the payload length (bytes follow).
+        (
+            "v6 fragment header past the length",
+            Family::Ipv6,
+            ipv6_with(44, 4, &cat(&[&first_frag, &udp])),
+            None,
+            None,
+            true,
+        ),
+        // The same for a later fragment: not a fragment, a cut header.
+        (
+            "v6 later fragment header past the length",
+            Family::Ipv6,
+            ipv6_with(44, 4, &cat(&[&later_frag, &udp])),
+            None,
+            None,
+            true,
+        ),
+        // The chain ends exactly at the payload length: an empty UDP header.
+        (
+            "v6 chain ends at the length",
+            Family::Ipv6,
+            ipv6_with(0, 8, &cat(&[&hop, &udp])),
+            Some(17),
+            None,
+            true,
+        ),
+        // Payload length 0 with no hop-by-hop header and no GSO: 40 bytes.
+        (
+            "v6 length 0, not a jumbogram",
+            Family::Ipv6,
+            ipv6_with(17, 0, &udp),
+            Some(17),
+            None,
+            true,
+        ),
+        (
+            "v6 length past the packet",
+            Family::Ipv6,
+            ipv6_with(17, 100, &udp),
+            None,
+            None,
+            true,
+        ),
+        ("v6 version 5", Family::Ipv6, v6_not6, None, None, true),
+        (
+            "v4 length 0, not GSO",
+            Family::Ipv4,
+            v4_len0,
+            None,
+            None,
+            true,
+        ),
+        (
+            "v4 header only",
+            Family::Ipv4,
+            v4_hdr_only,
+            Some(17),
+            None,
+            true,
+        ),
+        (
+            "v4 SCTP",
+            Family::Ipv4,
+            sctp,
+            Some(132),
+            Some((5000, 6000)),
+            false,
+        ),
+        (
+            "v4 GRE, 4 bytes",
+            Family::Ipv4,
+            gre_short,
+            Some(47),
+            None,
+            false,
+        ),
+    ];
+    for (what, family, bytes, protocol, ports, malformed) in cases {
+        let s = parse(family, &bytes[..]);
+        assert_eq!(
+            (s.protocol(), s.ports(), s.is_malformed()),
+            (protocol, ports, malformed),
+            "{what}: {s:?}"
+        );
+    }
+}
