@@ -52,7 +52,7 @@ start=$(date +%s)
 set +e
 (cd "$scratch" && "$CARGO_MUTANTS" mutants --in-place --no-shuffle \
 	--package nsfilter-logic \
-	--cargo-test-arg=--test=controls --cargo-test-arg=--test=packet \
+	--cargo-test-arg=--tests \
 	--output "$scratch/report" "$@" >"$scratch/mutants.log" 2>&1)
 status=$?
 set -e
