@@ -194,15 +194,18 @@ pub(super) fn guest(args: &[&str]) -> GuestResult {
         }
         last = next;
     }
-    // Round 0 is measured like the others and not reported. Until the
-    // first module is loaded, 'no module' measures 130,192 pps (the warm-up
-    // windows and round 0's first configuration) and from then on 147,54x,
-    // the same in every run (icount is deterministic); the configurations
-    // with a module measure the same before and after. No other task ran
+    // Round 0 is measured like the others and not reported. In every run
+    // of 2026-11-25, until the first module was loaded, 'no module'
+    // measured 130,192 pps (the warm-up windows and round 0's first
+    // configuration) and from then on 147,54x; the configurations with a
+    // module measured the same before and after. No other task ran
     // meanwhile (per-task CPU times); the receive softirq took 46% of the
     // window's CPU time against 36% later. Since the initramfs grew this
     // lasted into the first reported round, and the spread guard refused
-    // every run. Round 0 loads and unloads every configuration once.
+    // every run. In the run of 2026-12-04 (same code, freshly built cache)
+    // the slow state never came: 147,54x from the first window. Whatever
+    // it is, round 0 (every configuration loaded and unloaded once) keeps
+    // it out of the figures.
     for round in 0..=rounds {
         for c in &CONFIGS {
             apply(&c.setup)?;
