@@ -52,7 +52,14 @@ fn print_by_namespace(ctx: &mut Ctx) {
                 .filter(|l| !l.starts_with("netns ") && !l.ends_with(" 0"))
                 .map(|l| l.replacen(' ', "=", 1))
                 .collect();
-            println!("    /proc/net/nsfilter: {}", fields.join(" "));
+            // The initial namespace outlives the labs: its counters hold
+            // every lab's packets since insmod, not only the lines above.
+            let since = if name == "init" {
+                " (since insmod, every lab)"
+            } else {
+                ""
+            };
+            println!("    /proc/net/nsfilter{since}: {}", fields.join(" "));
         }
     }
 }
