@@ -34,6 +34,15 @@ if [ ! -x "$CARGO_MUTANTS" ]; then
 	mv "$root.tmp" "$root"
 fi
 
+# Every host test that compiles rust/'s files must judge the mutants: the
+# logic crate lists them by path (cargo finds tests only under its own
+# folder), so a new test file missing from that list would be skipped.
+for t in "$top"/userspace/tests/*.rs; do
+	grep -q '"../../rust/' "$t" || continue
+	grep -qF "path = \"../tests/$(basename "$t")\"" "$top/userspace/logic/Cargo.toml" ||
+		die "userspace/tests/$(basename "$t") compiles rust/ but is not a [[test]] of userspace/logic/Cargo.toml: mutants would not be judged by it"
+done
+
 scratch=$(mktemp -d /tmp/nsfilter-mutants.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 # The tree as it is now (tracked and new files, not build products).
