@@ -30,6 +30,10 @@ image=$kdir/arch/x86/boot/bzImage
 # (60 namespaces deleted under floods, 2.2 million datagrams in the last, and
 # 60 rmmods under a flood) no hook call landed in it. Any hook call that does land there meets the per-CPU storage's
 # use-after-drop warning (rust/sys/percpu.rs), which the verdict fails on.
+#
+# stale_bucket is the old rate-limit defect put back: a bucket time left days
+# ahead by a tiny rate and a huge burst is never pulled back under new
+# settings, so raising log_rate leaves the namespace silent.
 mutants=(
 	"priority_last|rust/sys/pernet.rs|priority: bindings::NF_IP_PRI_FIRST,|priority: bindings::NF_IP_PRI_LAST,|hook_runs_first"
 	"init_only_at_load|rust/sys/pernet.rs|let mut ret = unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) };|let at_load = AT_LOAD.load(Ordering::Relaxed) && unsafe { (*net).ns.inum } != 4026531840 && unsafe { (*net).ns.inum } != 4026531833;\n        let mut ret = if at_load { 0 } else { unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) } };|namespaces_before_insmod"
@@ -38,6 +42,7 @@ mutants=(
 	"skip_ipv6|rust/sys/pernet.rs|pf: bindings::NFPROTO_INET as u8,|pf: bindings::NFPROTO_IPV4 as u8,|ipv6_tcp_udp"
 	"tcp_as_other|rust/counters.rs|(Some(proto::TCP), _) => &self.tcp,|(Some(proto::TCP), _) => &self.other,|counters_per_protocol"
 	"log_twice|rust/hook.rs|sys::print(level, format_args!(\"{line}\"));|sys::print(level, format_args!(\"{line}\"));\n                sys::print(level, format_args!(\"{line}\"));|nat_masquerade_lab"
+	"stale_bucket|rust/ratelimit.rs|                if tat > furthest {|                if false && tat > furthest {|rate_change_takes_effect_at_once"
 	"ignore_log_rate|rust/settings.rs|Param::LogRate => self.rate.store(parse_rate(value)?, Ordering::Relaxed),|Param::LogRate => drop(parse_rate(value)?),|rate_change_takes_effect_at_once"
 	"drop_state_before_unhook|rust/sys/pernet.rs|unsafe { bindings::nf_unregister_net_hook(net, (*Self::slot(net)).ops.get()) };|unsafe { ptr::drop_in_place(addr_of_mut!((*Self::slot(net)).state)) };\n        unsafe { bindings::synchronize_net() };\n        unsafe { bindings::nf_unregister_net_hook(net, (*Self::slot(net)).ops.get()) };|namespace_deaths_under_flood"
 	"drop_state_before_unhook|rust/sys/pernet.rs|period has passed, so no hook call still reads the state.\n        unsafe { ptr::drop_in_place(addr_of_mut!((*Self::slot(net)).state)) };|period has passed, so no hook call still reads the state.|"
