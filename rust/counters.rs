@@ -8,16 +8,15 @@
 //! The per-CPU storage is whatever implements [`PerCpu`]: the kernel's
 //! per-CPU areas in the module (`sys::PerCpu`), a plain array on the host.
 
+use crate::budget::{Reason, Suppressed};
 use crate::packet::{proto, Family, Summary};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Storage with one `T` for each CPU.
 pub(crate) trait PerCpu<T> {
-    /// The slot of the CPU the caller runs on; `None` only for a caller
-    /// that uses the storage after it was dropped (the kernel's storage
-    /// checks this and warns).
-    fn local(&self) -> Option<&T>;
+    /// The slot of the CPU the caller runs on.
+    fn local(&self) -> &T;
 
     /// Calls `f` with every CPU's slot.
     fn each(&self, f: &mut dyn FnMut(&T));
@@ -39,6 +38,7 @@ pub(crate) struct CpuCounters {
     filtered: AtomicU64,
     logged: AtomicU64,
     suppressed: AtomicU64,
+    suppressed_budget: AtomicU64,
 }
 
 /// Adds one to a counter of this CPU's slot.
@@ -86,13 +86,16 @@ impl CpuCounters {
         bump(&self.logged);
     }
 
-    /// Counts a line the rate limit suppressed.
-    pub(crate) fn suppressed(&self) {
-        bump(&self.suppressed);
+    /// Counts a line that was refused, under its reason.
+    pub(crate) fn suppressed(&self, reason: Reason) {
+        bump(match reason {
+            Reason::Limit => &self.suppressed,
+            Reason::Budget => &self.suppressed_budget,
+        });
     }
 
     /// The counters, in the order of [`NAMES`].
-    fn all(&self) -> [&AtomicU64; 13] {
+    fn all(&self) -> [&AtomicU64; COUNTERS] {
         [
             &self.ipv4,
             &self.ipv6,
@@ -107,12 +110,16 @@ impl CpuCounters {
             &self.filtered,
             &self.logged,
             &self.suppressed,
+            &self.suppressed_budget,
         ]
     }
 }
 
+/// How many counters a namespace has.
+const COUNTERS: usize = 14;
+
 /// The counters' names in `/proc/net/nsfilter`, in its order.
-const NAMES: [&str; 13] = [
+const NAMES: [&str; COUNTERS] = [
     "packets_ipv4",
     "packets_ipv6",
     "tcp",
@@ -126,6 +133,7 @@ const NAMES: [&str; 13] = [
     "filtered",
     "logged",
     "suppressed",
+    "suppressed_budget",
 ];
 
 /// One namespace's counters: a [`CpuCounters`] for each CPU.
@@ -139,21 +147,25 @@ impl<P: PerCpu<CpuCounters>> Counters<P> {
         Self { cpus }
     }
 
-    /// The slot the caller counts in: its CPU's (`None`: see
-    /// [`PerCpu::local`]).
-    pub(crate) fn local(&self) -> Option<&CpuCounters> {
+    /// The slot the caller counts in: its CPU's.
+    pub(crate) fn local(&self) -> &CpuCounters {
         self.cpus.local()
     }
 
-    /// Lines suppressed so far in this namespace, on every CPU.
+    /// Lines refused so far in this namespace, on every CPU, by reason.
     ///
-    /// Each CPU's count only grows, so this never falls below an earlier
+    /// Each CPU's counts only grow, so neither sum falls below an earlier
     /// sum that the same counts went into; a count being added meanwhile on
     /// another CPU may or may not be in it.
-    pub(crate) fn suppressed_total(&self) -> u64 {
-        let mut total = 0u64;
+    pub(crate) fn suppressed_total(&self) -> Suppressed {
+        let mut total = Suppressed::default();
         self.cpus.each(&mut |c| {
-            total = total.wrapping_add(c.suppressed.load(Ordering::Relaxed));
+            total.limit = total
+                .limit
+                .wrapping_add(c.suppressed.load(Ordering::Relaxed));
+            total.budget = total
+                .budget
+                .wrapping_add(c.suppressed_budget.load(Ordering::Relaxed));
         });
         total
     }
@@ -161,7 +173,7 @@ impl<P: PerCpu<CpuCounters>> Counters<P> {
     /// Writes the counters of namespace `netns`, one `name value` per line,
     /// each the sum over the CPUs.
     pub(crate) fn show(&self, netns: u32, out: &mut dyn Write) -> fmt::Result {
-        let mut sums = [0u64; 13];
+        let mut sums = [0u64; COUNTERS];
         // Relaxed loads are the kernel's `READ_ONCE()`: each slot is read
         // whole (an aligned 64-bit load is one access on 64-bit CPUs, and
         // `AtomicU64` is never torn on any) while its CPU may be adding to it.

@@ -9,13 +9,14 @@
  * where it is parsed and validated (rust/settings.rs).
  */
 
-#include <linux/bug.h>
 #include <linux/cpumask.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/percpu.h>
 #include <linux/seq_file_net.h>
 #include <linux/skbuff.h>
+#include <linux/user_namespace.h>
+#include <net/net_namespace.h>
 #include <net/netns/generic.h>
 
 #include "helpers.h"
@@ -28,6 +29,21 @@ void *nsfilter_net_generic(const struct net *net, unsigned int id)
 struct net *nsfilter_seq_file_net(struct seq_file *seq)
 {
 	return seq_file_single_net(seq);
+}
+
+/*
+ * Whether `net` is the initial namespace, and whether the user namespace
+ * that owns it is the initial one. Both are set when the namespace is
+ * created (copy_net_ns(), setup_net()) and never change.
+ */
+bool nsfilter_net_is_init(const struct net *net)
+{
+	return net_eq(net, &init_net);
+}
+
+bool nsfilter_net_in_init_userns(const struct net *net)
+{
+	return net->user_ns == &init_user_ns;
 }
 
 /*
@@ -82,16 +98,6 @@ void *nsfilter_raw_cpu_ptr(void *ptr)
 void *nsfilter_per_cpu_ptr(void *ptr, int cpu)
 {
 	return per_cpu_ptr((void __percpu __force *)ptr, cpu);
-}
-
-/*
- * Per-CPU storage used after it was dropped: a bug in its owner's lifetime
- * (a hook call that outlived its namespace's state). A kernel warning, so
- * that tests and users see it; the caller then uses nothing.
- */
-void nsfilter_warn_percpu_after_drop(void)
-{
-	WARN_ONCE(1, "nsfilter: per-CPU storage used after it was dropped\n");
 }
 
 /* The possible CPU after `cpu` (-1 for the first one), or -1 past the last. */
@@ -163,3 +169,9 @@ NSFILTER_PARAM(netns, 5, "string",
 	       "Log only these namespaces, by inode number, up to 16, comma-separated (default: empty, all)");
 NSFILTER_PARAM(log_level, 6, "string",
 	       "Kernel log level of the lines, 0-7 or emerg,alert,crit,err,warning,notice,info,debug (default: warning, as LOG)");
+NSFILTER_PARAM(budget_rate, 7, "uint",
+	       "Lines per second all namespaces but the initial one may log together, 1-1000000 (default: 200)");
+NSFILTER_PARAM(budget_burst, 8, "uint",
+	       "Lines they may log at once together, 1-1000000 (default: 400)");
+NSFILTER_PARAM_OPS(skip_userns, 9, nsfilter_flag_ops, "bool",
+		   "Do not log namespaces owned by a user namespace other than the initial one, as unprivileged containers' (default: N)");

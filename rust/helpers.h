@@ -14,6 +14,8 @@ struct sk_buff;
 
 void *nsfilter_net_generic(const struct net *net, unsigned int id);
 struct net *nsfilter_seq_file_net(struct seq_file *seq);
+bool nsfilter_net_is_init(const struct net *net);
+bool nsfilter_net_in_init_userns(const struct net *net);
 
 /* Where a packet's MAC header lies in its buffer (see helpers.c). */
 struct nsfilter_mac {
@@ -32,7 +34,6 @@ void *nsfilter_alloc_percpu(size_t size, size_t align);
 void nsfilter_free_percpu(void *ptr);
 void *nsfilter_raw_cpu_ptr(void *ptr);
 void *nsfilter_per_cpu_ptr(void *ptr, int cpu);
-void nsfilter_warn_percpu_after_drop(void);
 int nsfilter_next_possible_cpu(int cpu);
 
 #endif

@@ -4,10 +4,10 @@
 //!
 //! Safe code only: this is the leaf that implements [`crate::sys`]'s traits.
 
+use crate::budget::{Budget, NetLimit, Scope, Verdict};
 use crate::counters::{Counters, CpuCounters};
 use crate::logline::{Dialect, LogLine};
 use crate::packet;
-use crate::ratelimit::{Admit, RateLimit};
 use crate::settings::{Param, SETTINGS};
 use crate::sys::{self, Level, Net, NetHook, Packet, Params};
 use core::fmt::{self, Write};
@@ -18,22 +18,36 @@ const DIALECT: Dialect = Dialect {
     tcp_reserved: sys::TCP_RESERVED_BYTE12,
 };
 
+/// The host-wide budget of every namespace but the initial one.
+static BUDGET: Budget = Budget::new();
+
 /// The hook that logs every packet.
 pub(crate) struct Logger;
 
 /// What nsfilter keeps for each namespace.
 pub(crate) struct NetState {
     counters: Counters<sys::PerCpu<CpuCounters>>,
-    limit: RateLimit,
+    limit: NetLimit,
+    /// Whether its lines come out of the host-wide budget.
+    scope: Scope,
+    /// Whether a user namespace other than the initial one owns it (what
+    /// `skip_userns` leaves out).
+    in_userns: bool,
 }
 
 impl NetHook for Logger {
     type NetState = NetState;
 
-    fn init_net(_net: &Net) -> Result<Self::NetState> {
+    fn init_net(net: &Net) -> Result<Self::NetState> {
         Ok(NetState {
             counters: Counters::new(sys::PerCpu::new()?),
-            limit: RateLimit::new(),
+            limit: NetLimit::new(),
+            scope: if net.is_initial() {
+                Scope::Initial
+            } else {
+                Scope::Shared
+            },
+            in_userns: !net.in_initial_userns(),
         })
     }
 
@@ -41,31 +55,38 @@ impl NetHook for Logger {
         let Some(family) = pkt.family() else {
             return;
         };
-        // `None` only for a call that outlived the state (a bug that the
-        // per-CPU storage has already warned about): then nothing at all.
-        let Some(counters) = state.counters.local() else {
-            return;
-        };
+        let counters = state.counters.local();
         let summary = packet::parse(family, pkt);
         counters.seen(family, &summary);
         let netns = pkt.net().inode();
-        if !SETTINGS.enabled() || !SETTINGS.wants(netns, &summary) {
+        if !SETTINGS.enabled()
+            || (state.in_userns && SETTINGS.skip_userns())
+            || !SETTINGS.wants(netns, &summary)
+        {
             counters.filtered();
             return;
         }
-        match state
-            .limit
-            .admit(sys::now_ns(), SETTINGS.rate(), SETTINGS.burst(), || {
-                state.counters.suppressed_total()
-            }) {
-            Admit::No => counters.suppressed(),
-            Admit::Yes { suppressed } => {
+        let verdict = state.limit.admit(
+            &BUDGET,
+            state.scope,
+            sys::now_ns(),
+            SETTINGS.limits(),
+            || state.counters.suppressed_total(),
+        );
+        match verdict {
+            Verdict::Refused(reason) => counters.suppressed(reason),
+            Verdict::Log(suppressed) => {
                 let level = Level::from_number(SETTINGS.log_level());
-                if suppressed > 0 {
+                if let Some(s) = suppressed {
                     // No `NETNS=` or `IN=`: no reader takes it for a packet.
                     sys::print(
                         level,
-                        format_args!("ratelimit: netns {netns} suppressed {suppressed} lines"),
+                        format_args!(
+                            "ratelimit: netns {netns} suppressed {} lines (limit {}, budget {})",
+                            s.total(),
+                            s.limit,
+                            s.budget
+                        ),
                     );
                 }
                 let in_dev = pkt.in_dev_name();

@@ -12,6 +12,7 @@
 use kernel::prelude::*;
 
 mod bindings;
+mod budget;
 mod counters;
 mod hook;
 mod logline;

@@ -1,84 +1,62 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A lock-free token bucket, one per namespace, in safe Rust.
+//! A lock-free token bucket, in safe Rust: each namespace's own limit, the
+//! host-wide budget and the fair shares of it are all one [`Bucket`].
 //!
 //! It is the generic cell rate algorithm (GCRA): the whole state is one
 //! "theoretical arrival time" in an atomic, advanced by a compare-and-swap,
-//! so CPUs logging in the same namespace never wait on a lock and namespaces
-//! never touch each other's state. Over any interval of `E` nanoseconds it
-//! admits at most `burst + E * rate / 10^9` lines.
+//! so CPUs taking tokens from the same bucket never wait on a lock. Over any
+//! interval of `E` nanoseconds it gives at most `burst + E * rate / 10^9`
+//! tokens.
 //!
-//! The rate and burst are read at every call, so a change of `log_rate` or
-//! `log_burst` takes effect from the next packet: a time left further ahead
-//! than the new values can produce (after `log_burst=1000000 log_rate=1`
-//! and a flood it lies days ahead) is pulled back to "empty now, one token
-//! per new interval", and never leaves a namespace silent for longer.
+//! The rate and burst are read at every call, so a change of them takes
+//! effect from the next packet: a time left further ahead than the new
+//! values can produce (after `log_burst=1000000 log_rate=1` and a flood it
+//! lies days ahead) is pulled back to "empty now, one token per new
+//! interval", and never leaves a bucket empty for longer.
 //!
-//! A refusal writes nothing shared: it reads the time and returns (the
-//! caller counts the suppressed line on its own CPU; only the first refusal
-//! after a change of settings may pull the time back), so a flood that the
-//! limit refuses on several CPUs does not bounce the bucket's cache line
-//! between them. Only an admitted line (at most `burst + rate` a second)
-//! writes: the time, and how many suppressed lines have been reported.
+//! A refusal writes nothing shared: it reads the time and returns (only the
+//! first refusal after a change of settings may pull the time back), so a
+//! flood that a bucket refuses on several CPUs does not bounce its cache
+//! line between them. Only a token taken writes.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-const NSEC_PER_SEC: u64 = 1_000_000_000;
+/// Nanoseconds in a second.
+pub(crate) const NSEC_PER_SEC: u64 = 1_000_000_000;
 
-/// Whether a line may be logged now.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Admit {
-    /// Log it; `suppressed` refused lines were not reported yet.
-    Yes {
-        /// Lines refused (since the previous admitted line, unless a refusal
-        /// on another CPU was still being counted then) and not yet
-        /// reported with an admitted line.
-        suppressed: u64,
-    },
-    /// The bucket is empty: do not log.
-    No,
-}
-
-/// The token bucket of one namespace.
-pub(crate) struct RateLimit {
+/// A token bucket.
+pub(crate) struct Bucket {
     /// The time (ns) at which the bucket would be full again.
     tat: AtomicU64,
-    /// How many of the namespace's suppressed lines have been reported.
-    reported: AtomicU64,
 }
 
-impl RateLimit {
+impl Bucket {
     /// A full bucket.
     pub(crate) const fn new() -> Self {
         Self {
             tat: AtomicU64::new(0),
-            reported: AtomicU64::new(0),
         }
     }
 
-    /// Takes a token at time `now` (ns, monotonic) for a bucket refilled at
-    /// `rate` lines per second that holds at most `burst` (both at least 1).
-    ///
-    /// On [`Admit::No`] the caller counts the line as suppressed, and
-    /// `suppressed_total` returns how many it has counted in all (it is only
-    /// called for an admitted line): the lines counted since the last report
-    /// come with this one.
-    pub(crate) fn admit(
-        &self,
-        now: u64,
-        rate: u32,
-        burst: u32,
-        suppressed_total: impl FnOnce() -> u64,
-    ) -> Admit {
+    /// Takes `cost` tokens at time `now` (ns, monotonic) from a bucket
+    /// refilled at `rate` tokens per second that holds at most `burst` (both
+    /// taken as at least 1), unless fewer than `cost + keep` tokens are in
+    /// it: `keep` tokens stay for callers that ask with a smaller `keep`.
+    /// Returns whether the tokens were taken.
+    pub(crate) fn take(&self, now: u64, rate: u32, burst: u32, cost: u32, keep: u32) -> bool {
         let interval = NSEC_PER_SEC / u64::from(rate.max(1));
-        let tolerance = interval.saturating_mul(u64::from(burst.max(1)) - 1);
-        // The furthest ahead these settings can leave the time: just after
-        // the last token of a full burst was taken.
-        let furthest = now.saturating_add(tolerance).saturating_add(interval);
+        let capacity = interval.saturating_mul(u64::from(burst.max(1)));
+        // The furthest ahead these settings can leave the time: an empty
+        // bucket.
+        let furthest = now.saturating_add(capacity);
+        // Taken, the time may lie at most this far ahead of now.
+        let limit = capacity.saturating_sub(interval.saturating_mul(u64::from(keep)));
+        let cost = interval.saturating_mul(u64::from(cost));
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let start = tat.max(now);
-            if start - now > tolerance {
+            if start - now > limit.saturating_sub(cost) || cost > limit {
                 if tat > furthest {
                     // Left by older, slower settings: empty the bucket under
                     // the new ones. Whoever wins this swap, the time is then
@@ -90,25 +68,17 @@ impl RateLimit {
                         Ordering::Relaxed,
                     );
                 }
-                return Admit::No;
+                return false;
             }
             match self.tat.compare_exchange_weak(
                 tat,
-                start + interval,
+                start + cost,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => break,
+                Ok(_) => return true,
                 Err(seen) => tat = seen,
             }
-        }
-        // The total only grows; concurrent admitted lines each report what
-        // their own reading adds to the largest reported so far, so every
-        // suppressed line is reported once.
-        let total = suppressed_total();
-        let before = self.reported.fetch_max(total, Ordering::Relaxed);
-        Admit::Yes {
-            suppressed: total.saturating_sub(before),
         }
     }
 }

@@ -19,6 +19,7 @@
 //! all the same, so even a reader outside RCU could see a stale or mixed
 //! version but never cause undefined behaviour.
 
+use crate::budget::Limits;
 use crate::logline::Escaped;
 use crate::packet::{proto, Summary};
 use core::fmt::{self, Display, Formatter, Write};
@@ -34,6 +35,17 @@ pub(crate) const MAX_RATE: u32 = 1_000_000;
 pub(crate) const DEFAULT_RATE: u32 = 100;
 /// Default `log_burst`, lines per namespace.
 pub(crate) const DEFAULT_BURST: u32 = 200;
+/// Default `budget_rate`: lines per second of all namespaces but the
+/// initial one together. With the initial namespace's own 100, nsfilter
+/// then writes at most about 300 records (some 70 KB) a second: the 128 KiB
+/// ring buffer of a default kernel (`CONFIG_LOG_BUF_SHIFT=17`, Debian's
+/// too) still holds the last 1.5 seconds of messages under the worst flood
+/// nsfilter lets through, which journald or syslog read continuously, and
+/// an unprivileged user's namespaces together log at most twice what one
+/// namespace may (see `budget.rs`).
+pub(crate) const DEFAULT_BUDGET_RATE: u32 = 200;
+/// Default `budget_burst`: two seconds of the budget.
+pub(crate) const DEFAULT_BUDGET_BURST: u32 = 400;
 
 /// The module parameters, numbered as `helpers.c` declares them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -52,6 +64,13 @@ pub(crate) enum Param {
     Netns,
     /// `log_level`: the kernel log level of the lines.
     LogLevel,
+    /// `budget_rate`: lines per second of all namespaces but the initial one.
+    BudgetRate,
+    /// `budget_burst`: lines they may log at once, together.
+    BudgetBurst,
+    /// `skip_userns`: do not log namespaces owned by a user namespace other
+    /// than the initial one (unprivileged containers).
+    SkipUserns,
 }
 
 impl Param {
@@ -65,6 +84,9 @@ impl Param {
             Self::Ports,
             Self::Netns,
             Self::LogLevel,
+            Self::BudgetRate,
+            Self::BudgetBurst,
+            Self::SkipUserns,
         ]
         .get(id)
         .copied()
@@ -80,6 +102,9 @@ impl Param {
             Self::Ports => "ports",
             Self::Netns => "netns",
             Self::LogLevel => "log_level",
+            Self::BudgetRate => "budget_rate",
+            Self::BudgetBurst => "budget_burst",
+            Self::SkipUserns => "skip_userns",
         }
     }
 }
@@ -229,6 +254,9 @@ pub(crate) struct Settings {
     current: AtomicUsize,
     /// The kernel log level of the lines, 0-7.
     log_level: AtomicU32,
+    budget_rate: AtomicU32,
+    budget_burst: AtomicU32,
+    skip_userns: AtomicBool,
 }
 
 /// The settings the module parameters read and write.
@@ -245,7 +273,26 @@ impl Settings {
             lists: [Lists::new(), Lists::new()],
             current: AtomicUsize::new(0),
             log_level: AtomicU32::new(DEFAULT_LOG_LEVEL),
+            budget_rate: AtomicU32::new(DEFAULT_BUDGET_RATE),
+            budget_burst: AtomicU32::new(DEFAULT_BUDGET_BURST),
+            skip_userns: AtomicBool::new(false),
         }
+    }
+
+    /// The limits of the rate limit and the budget (see `budget.rs`).
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            rate: self.rate(),
+            burst: self.burst(),
+            budget_rate: self.budget_rate.load(Ordering::Relaxed),
+            budget_burst: self.budget_burst.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether namespaces owned by a user namespace other than the initial
+    /// one are left out.
+    pub(crate) fn skip_userns(&self) -> bool {
+        self.skip_userns.load(Ordering::Relaxed)
     }
 
     /// The kernel log level of the lines: 0 (`KERN_EMERG`) to 7 (`KERN_DEBUG`).
@@ -310,6 +357,10 @@ impl Settings {
                     self.enabled.store(true, Ordering::Relaxed);
                     Ok(())
                 }
+                Param::SkipUserns => {
+                    self.skip_userns.store(true, Ordering::Relaxed);
+                    Ok(())
+                }
                 _ => Err(ParamError {
                     reason: "this parameter needs a value (NAME=VALUE)",
                     token: b"",
@@ -325,6 +376,15 @@ impl Settings {
                 .protocols
                 .store(parse_protocols(value)?, Ordering::Relaxed),
             Param::LogLevel => self.log_level.store(parse_level(value)?, Ordering::Relaxed),
+            Param::BudgetRate => self
+                .budget_rate
+                .store(parse_rate(value)?, Ordering::Relaxed),
+            Param::BudgetBurst => self
+                .budget_burst
+                .store(parse_rate(value)?, Ordering::Relaxed),
+            Param::SkipUserns => self
+                .skip_userns
+                .store(parse_bool(value)?, Ordering::Relaxed),
             Param::Ports => {
                 let ports = parse_list::<MAX_PORTS>(
                     value,
@@ -374,6 +434,9 @@ impl Settings {
             Param::Enabled => out.write_str(if self.enabled() { "Y" } else { "N" }),
             Param::LogRate => write!(out, "{}", self.rate()),
             Param::LogBurst => write!(out, "{}", self.burst()),
+            Param::BudgetRate => write!(out, "{}", self.budget_rate.load(Ordering::Relaxed)),
+            Param::BudgetBurst => write!(out, "{}", self.budget_burst.load(Ordering::Relaxed)),
+            Param::SkipUserns => out.write_str(if self.skip_userns() { "Y" } else { "N" }),
             Param::Protocols => {
                 let bits = self.protocols.load(Ordering::Relaxed);
                 let mut first = true;

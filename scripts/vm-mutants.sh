@@ -28,13 +28,17 @@ image=$kdir/arch/x86/boot/bzImage
 # unhook (as a misplaced synchronize_net() would). Without it the window is
 # the few instructions between the two calls: in three runs of the suite
 # (60 namespaces deleted under floods, 2.2 million datagrams in the last, and
-# 60 rmmods under a flood) no hook call landed in it. Any hook call that does land there meets the per-CPU storage's
-# use-after-drop warning (rust/sys/percpu.rs), which the verdict fails on.
+# 60 rmmods under a flood) no hook call landed in it. Any hook call that does
+# land there writes freed memory, which KASAN reports on the debug kernel.
 #
 # stale_bucket is the old rate-limit defect put back: a bucket time left days
 # ahead by a tiny rate and a huge burst is never pulled back under new
 # settings, so raising log_rate leaves the namespace silent.
+#
+# no_budget puts every namespace outside the host-wide budget, as the
+# initial one is: the defect of issue 23 (a crowd floods the kernel log).
 mutants=(
+	"no_budget|rust/hook.rs|scope: if net.is_initial() {|scope: if true || net.is_initial() {|host_budget_under_a_crowd"
 	"priority_last|rust/sys/pernet.rs|priority: bindings::NF_IP_PRI_FIRST,|priority: bindings::NF_IP_PRI_LAST,|hook_runs_first"
 	"init_only_at_load|rust/sys/pernet.rs|let mut ret = unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) };|let at_load = AT_LOAD.load(Ordering::Relaxed) && unsafe { (*net).ns.inum } != 4026531840 && unsafe { (*net).ns.inum } != 4026531833;\n        let mut ret = if at_load { 0 } else { unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) } };|namespaces_before_insmod"
 	"init_only_at_load|rust/sys/pernet.rs|let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });|AT_LOAD.store(true, Ordering::Relaxed);\n        let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });\n        AT_LOAD.store(false, Ordering::Relaxed);|"

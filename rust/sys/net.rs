@@ -38,6 +38,24 @@ impl Net {
         // when the namespace is allocated and never changes afterwards.
         unsafe { (*self.0.get()).ns.inum }
     }
+
+    /// Whether this is the initial namespace, the host's own.
+    pub(crate) fn is_initial(&self) -> bool {
+        // SAFETY: The pointer is valid by the type invariant;
+        // `nsfilter_net_is_init()` only compares it with `&init_net`.
+        unsafe { bindings::nsfilter_net_is_init(self.0.get()) }
+    }
+
+    /// Whether the user namespace that owns this namespace is the initial
+    /// one (it is not for a namespace an unprivileged user made through a
+    /// user namespace, `unshare -rn`).
+    pub(crate) fn in_initial_userns(&self) -> bool {
+        // SAFETY: The pointer is valid by the type invariant; `net->user_ns`
+        // is set by `copy_net_ns()` before the namespace is published, holds
+        // a reference until `cleanup_net()`, and is never written in between,
+        // so a plain read cannot race with a write.
+        unsafe { bindings::nsfilter_net_in_init_userns(self.0.get()) }
+    }
 }
 
 /// One packet at a netfilter hook, read-only.
@@ -227,12 +245,28 @@ impl Frame for Packet<'_> {
             return None;
         }
         // SAFETY: A non-null input device stays allocated while the hook
-        // runs (see `in_dev_name()`). `type` and `hard_header_len` are set
-        // when the device is set up and do not change while it passes
-        // packets. At PRE_ROUTING the input device is `skb->dev`, the device
-        // that `dump_mac_header()` reads: `ip_rcv()` and `ipv6_rcv()` pass
-        // `skb->dev` as the hook's input device.
-        let (dev_type, hard_header_len) = unsafe { ((*dev).type_, (*dev).hard_header_len) };
+        // runs (see `in_dev_name()`); only the two fields' addresses are
+        // taken here. At PRE_ROUTING the input device is `skb->dev`, the
+        // device that `dump_mac_header()` reads: `ip_rcv()` and `ipv6_rcv()`
+        // pass `skb->dev` as the hook's input device.
+        let (type_ptr, hhl_ptr) =
+            unsafe { (addr_of!((*dev).type_), addr_of!((*dev).hard_header_len)) };
+        // SAFETY: Both point into the live device (above), aligned as their
+        // C types. They are not constant while the device passes packets:
+        // `ipgre_link_update()` (net/ipv4/ip_gre.c) rewrites
+        // `hard_header_len` of a live GRE device under RTNL, and
+        // `dev_set_type()`-style changes (bonding, `ipgre_changelink()`)
+        // rewrite `type` with packets in flight. Nothing nsfilter may take
+        // orders those writes with the hook, as for the kernel's own
+        // lockless reader (`dump_mac_header()` reads them plainly), so each
+        // is read once with `READ_ONCE` semantics: a volatile load of an
+        // aligned `u16`, one access that cannot be torn, repeated or elided.
+        // The two values may come from before and after a change; the line
+        // then shows the bytes of the old or of the new layout, and no value
+        // can make a read leave the packet: `mac_byte()` checks every offset
+        // against the packet's own buffer, not against these fields.
+        let (dev_type, hard_header_len) =
+            unsafe { (ptr::read_volatile(type_ptr), ptr::read_volatile(hhl_ptr)) };
         let mac = self.mac();
         Some(Link {
             dev_type,

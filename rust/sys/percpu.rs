@@ -12,20 +12,19 @@
 //! its slot and using it (a preemptible caller) updates another CPU's slot,
 //! which is still sound and, with atomic read-modify-writes, still exact.
 //!
-//! Dropping a [`PerCpu`] clears its pointer before freeing the memory, and
-//! [`PerCpu::local`] checks it: a caller that outlived the value (a hook
-//! call still running after its namespace's state was dropped, which the
-//! pernet adapter's ordering rules out) gets a kernel warning and no slot,
-//! instead of writing into per-CPU memory that the allocator may already
-//! have handed to someone else, which no kernel debugging option watches.
+//! A [`PerCpu`] lives inside a namespace's state, and the pernet adapter's
+//! ordering (the hook unregistered, a grace period, then the state dropped)
+//! is what keeps every user of it within its life; the type itself does not
+//! check for use after its drop. (An earlier version cleared its pointer in
+//! `drop` and warned when it found it null; but the state lives in the
+//! namespace's `net_generic()` memory, which the kernel frees right after
+//! `exit`, so the check could only fire in that short window, and it cost a
+//! load and a branch on every packet. KASAN watches the freed memory on the
+//! debug kernel, and the `namespace_deaths_under_flood` test looks for the
+//! symptom on every kernel.)
 
 use crate::bindings;
-use core::{
-    ffi::c_void,
-    marker::PhantomData,
-    ptr,
-    sync::atomic::{AtomicPtr, Ordering},
-};
+use core::{ffi::c_void, marker::PhantomData, ptr};
 use kernel::prelude::*;
 
 /// The possible CPUs, in order (`for_each_possible_cpu()`).
@@ -44,19 +43,18 @@ fn possible_cpus() -> impl Iterator<Item = core::ffi::c_int> {
 ///
 /// # Invariants
 ///
-/// Until `drop`, `ptr` is a non-null per-CPU pointer returned by
-/// `nsfilter_alloc_percpu()` for `size_of::<T>()` bytes aligned to
-/// `align_of::<T>()`, not yet freed, and the slot of every possible CPU
-/// holds an initialised `T`. `drop` makes it null before freeing it.
+/// `ptr` is a non-null per-CPU pointer returned by `nsfilter_alloc_percpu()`
+/// for `size_of::<T>()` bytes aligned to `align_of::<T>()`, not yet freed,
+/// and the slot of every possible CPU holds an initialised `T`.
 pub(crate) struct PerCpu<T> {
-    ptr: AtomicPtr<c_void>,
+    ptr: *mut c_void,
     _owns: PhantomData<T>,
 }
 
 // SAFETY: Sending a `PerCpu` sends the ownership of its `T`s (dropped by the
 // receiver), hence `T: Send`; the receiver also shares them with every CPU
-// through `local`, hence `T: Sync`. The per-CPU memory itself is valid on
-// every CPU.
+// through `local`, hence `T: Sync`. The per-CPU memory itself, and so `ptr`,
+// is valid on every CPU.
 unsafe impl<T: Send + Sync> Send for PerCpu<T> {}
 
 // SAFETY: A shared `PerCpu` hands out only `&T`, to any CPU's slot from any
@@ -96,7 +94,7 @@ impl<T: Default> PerCpu<T> {
         // INVARIANT: Allocated for `T` above, not null, and every possible
         // CPU's slot initialised.
         Ok(Self {
-            ptr: AtomicPtr::new(raw),
+            ptr: raw,
             _owns: PhantomData,
         })
     }
@@ -105,60 +103,37 @@ impl<T: Default> PerCpu<T> {
 impl<T> PerCpu<T> {
     /// The slot of the CPU this runs on.
     ///
-    /// Called with preemption enabled, the caller may run on another CPU by
-    /// the time it uses the slot: it then uses that CPU's slot, which is as
-    /// sound as any shared reference to a `T: Sync`.
-    ///
-    /// `None`, with a kernel warning, only for a caller that uses the value
-    /// after its `drop` (see the module's documentation): a bug elsewhere.
-    pub(crate) fn local(&self) -> Option<&T> {
-        let ptr = self.live()?;
+    /// Called where the caller may be preempted (on PREEMPT_RT the hook
+    /// runs in a preemptible softirq thread, and `nf_reinject()` runs it in
+    /// process context), the caller may run on another CPU by the time it
+    /// uses the slot: it then uses that CPU's slot, which is as sound as any
+    /// shared reference to a `T: Sync`.
+    pub(crate) fn local(&self) -> &T {
         // SAFETY: `ptr` is a live per-CPU allocation for `T` (type
         // invariant). The helper is `raw_cpu_ptr()`: the address of the
         // current CPU's slot, with no check that the caller cannot migrate
         // (which `this_cpu_ptr()` makes under `CONFIG_DEBUG_PREEMPT`); that
         // slot stays valid for as long as `self`, whatever CPU uses it.
-        let slot = unsafe { bindings::nsfilter_raw_cpu_ptr(ptr) };
-        // SAFETY: The slot holds an initialised `T` until `drop` (type
-        // invariant), and only shared references to it are ever made.
-        Some(unsafe { &*slot.cast::<T>() })
+        let slot = unsafe { bindings::nsfilter_raw_cpu_ptr(self.ptr) };
+        // SAFETY: The slot holds an initialised `T` for as long as `self`
+        // (type invariant), and only shared references to it are ever made.
+        unsafe { &*slot.cast::<T>() }
     }
 
-    /// Every possible CPU's slot, in CPU order (none after `drop`, with the
-    /// warning of [`PerCpu::local`]).
+    /// Every possible CPU's slot, in CPU order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
-        let ptr = self.live();
-        possible_cpus()
-            .take_while(move |_| ptr.is_some())
-            .filter_map(move |cpu| {
-                // SAFETY: `ptr` is live and `cpu` possible: the slot holds an
-                // initialised `T` until `drop` (type invariant), and only
-                // shared references to it are ever made.
-                ptr.map(|p| unsafe { &*bindings::nsfilter_per_cpu_ptr(p, cpu).cast::<T>() })
-            })
-    }
-
-    /// The per-CPU pointer, or `None` and a warning once `drop` has begun.
-    fn live(&self) -> Option<*mut c_void> {
-        // Relaxed: `drop` runs only when no other user is left (`&mut
-        // self`); a load that sees null is already a use after the end of
-        // the value's life, and only the warning is left to do.
-        let ptr = self.ptr.load(Ordering::Relaxed);
-        if ptr.is_null() {
-            // SAFETY: The helper takes nothing and only warns (`WARN_ONCE`).
-            unsafe { bindings::nsfilter_warn_percpu_after_drop() };
-            return None;
-        }
-        Some(ptr)
+        possible_cpus().map(move |cpu| {
+            // SAFETY: `ptr` is live and `cpu` possible: the slot holds an
+            // initialised `T` for as long as `self` (type invariant), and
+            // only shared references to it are ever made.
+            unsafe { &*bindings::nsfilter_per_cpu_ptr(self.ptr, cpu).cast::<T>() }
+        })
     }
 }
 
 impl<T> Drop for PerCpu<T> {
     fn drop(&mut self) {
-        // Null first, with a store the compiler keeps (an atomic one): a
-        // caller that wrongly outlives `self` sees it in `local` and uses
-        // nothing (the module's documentation).
-        let ptr = self.ptr.swap(ptr::null_mut(), Ordering::Relaxed);
+        let ptr = self.ptr;
         for cpu in possible_cpus() {
             // SAFETY: Every slot holds an initialised `T` (type invariant),
             // dropped once here; `&mut self` means no reference to it is left.
@@ -172,7 +147,7 @@ impl<T> Drop for PerCpu<T> {
 }
 
 impl<T> crate::counters::PerCpu<T> for PerCpu<T> {
-    fn local(&self) -> Option<&T> {
+    fn local(&self) -> &T {
         PerCpu::local(self)
     }
 

@@ -26,6 +26,8 @@
 
 #![allow(dead_code, missing_docs)]
 
+#[path = "../../rust/budget.rs"]
+mod budget;
 #[path = "../../rust/counters.rs"]
 mod counters;
 #[path = "../tests/support/host_cpus.rs"]
@@ -39,11 +41,11 @@ mod ratelimit;
 #[path = "../../rust/settings.rs"]
 mod settings;
 
+use budget::{Budget, NetLimit, Scope, Verdict};
 use counters::{Counters, CpuCounters};
 use host_cpus::{set_cpu, HostCpus};
 use nsfilter_lab::bench::MARKER;
 use packet::{parse, Family};
-use ratelimit::{Admit, RateLimit};
 use settings::{Param, Settings};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -166,8 +168,11 @@ fn datagram() -> Vec<u8> {
 /// One namespace's state in the module's design.
 struct PerCpuState {
     counters: Counters<HostCpus<CpuCounters>>,
-    limit: RateLimit,
+    limit: NetLimit,
 }
+
+/// The host-wide budget the namespace draws from, as in the module.
+static BUDGET: Budget = Budget::new();
 
 /// One namespace's state in the old design.
 #[derive(Default)]
@@ -179,22 +184,21 @@ struct SharedState {
 /// `hook::Logger::packet` without the printing, in the module's design.
 fn packet_percpu(state: &PerCpuState, settings: &Settings, bytes: &[u8], now: impl Fn() -> u64) {
     let family = Family::Ipv4;
-    let Some(counters) = state.counters.local() else {
-        return;
-    };
+    let counters = state.counters.local();
     let summary = parse(family, bytes);
     counters.seen(family, &summary);
     if !settings.enabled() || !settings.wants(NETNS, &summary) {
         counters.filtered();
         return;
     }
-    match state
+    let verdict = state
         .limit
-        .admit(now(), settings.rate(), settings.burst(), || {
+        .admit(&BUDGET, Scope::Shared, now(), settings.limits(), || {
             state.counters.suppressed_total()
-        }) {
-        Admit::No => counters.suppressed(),
-        Admit::Yes { suppressed } => {
+        });
+    match verdict {
+        Verdict::Refused(reason) => counters.suppressed(reason),
+        Verdict::Log(suppressed) => {
             black_box(suppressed);
             counters.logged();
         }
@@ -292,7 +296,7 @@ fn measure(f: Figure, window: Duration) -> f64 {
     } else if f.design == "percpu" {
         let state = PerCpuState {
             counters: Counters::new(HostCpus::new(2)),
-            limit: RateLimit::new(),
+            limit: NetLimit::new(),
         };
         rate(f.threads, window, &|b, clock| {
             packet_percpu(&state, &settings, b, || clock.now())

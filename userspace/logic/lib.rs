@@ -5,6 +5,8 @@
 
 #![allow(dead_code, missing_docs)]
 
+#[path = "../../rust/budget.rs"]
+mod budget;
 #[path = "../../rust/counters.rs"]
 mod counters;
 #[path = "../../rust/logline.rs"]

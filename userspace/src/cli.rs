@@ -246,6 +246,10 @@ pub fn main(args: &[String]) -> Result<i32> {
     if args.first().map(String::as_str) == Some("guest") {
         return Ok(guest::main());
     }
+    // A flooding namespace of the budget test, started by the agent.
+    if args.first().map(String::as_str) == Some("guest-flood") {
+        return Ok(guest::flood());
+    }
     let o = parse_args(args)?;
     if matches!(o.command.as_str(), "--help" | "-h") {
         print!("{USAGE}");

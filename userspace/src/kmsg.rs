@@ -12,6 +12,8 @@ pub struct Kmsg {
     file: File,
     /// Every message read so far, in order.
     pub seen: Vec<String>,
+    /// The kernel's timestamp of each of `seen`, in microseconds since boot.
+    pub seen_us: Vec<u64>,
     /// How many times records were overwritten before they could be read.
     pub lost: usize,
 }
@@ -24,10 +26,11 @@ fn open_raw() -> io::Result<File> {
         .open("/dev/kmsg")
 }
 
-/// Reads every record available now from `file`, as (level, message):
-/// level 0 is an emergency, 7 debug. Returns how many times records were
-/// overwritten by the kernel before they could be read.
-fn read_records(file: &mut File, mut each: impl FnMut(u8, String)) -> io::Result<usize> {
+/// Reads every record available now from `file`, as (level, timestamp in
+/// microseconds, message): level 0 is an emergency, 7 debug. Returns how
+/// many times records were overwritten by the kernel before they could be
+/// read.
+fn read_records(file: &mut File, mut each: impl FnMut(u8, u64, String)) -> io::Result<usize> {
     let mut lost = 0;
     let mut buf = vec![0u8; 8192];
     loop {
@@ -38,12 +41,13 @@ fn read_records(file: &mut File, mut each: impl FnMut(u8, String)) -> io::Result
                 // "prio,seq,time,flags;message\n" then " KEY=value" lines;
                 // prio is facility * 8 + level.
                 if let Some((prefix, msg)) = record.split_once(';') {
-                    let level = prefix
-                        .split(',')
+                    let mut fields = prefix.split(',');
+                    let level = fields
                         .next()
                         .and_then(|p| p.parse::<u32>().ok())
                         .map_or(7, |p| (p & 7) as u8);
-                    each(level, msg.lines().next().unwrap_or("").to_string());
+                    let time = fields.nth(1).and_then(|t| t.parse().ok()).unwrap_or(0);
+                    each(level, time, msg.lines().next().unwrap_or("").to_string());
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(lost),
@@ -63,6 +67,7 @@ impl Kmsg {
         Ok(Self {
             file,
             seen: Vec::new(),
+            seen_us: Vec::new(),
             lost: 0,
         })
     }
@@ -72,6 +77,7 @@ impl Kmsg {
         Ok(Self {
             file: open_raw()?,
             seen: Vec::new(),
+            seen_us: Vec::new(),
             lost: 0,
         })
     }
@@ -79,8 +85,11 @@ impl Kmsg {
     /// Reads every record available now; returns how many were new.
     pub fn poll(&mut self) -> io::Result<usize> {
         let before = self.seen.len();
-        let seen = &mut self.seen;
-        self.lost += read_records(&mut self.file, |_, msg| seen.push(msg))?;
+        let (seen, seen_us) = (&mut self.seen, &mut self.seen_us);
+        self.lost += read_records(&mut self.file, |_, us, msg| {
+            seen.push(msg);
+            seen_us.push(us);
+        })?;
         Ok(self.seen.len() - before)
     }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+#[path = "../../rust/budget.rs"]
+mod budget;
 #[path = "../../rust/counters.rs"]
 mod counters;
 #[path = "support/host_cpus.rs"]
@@ -16,10 +18,10 @@ mod ratelimit;
 #[path = "../../rust/settings.rs"]
 mod settings;
 
+use budget::{Budget, Limits, NetLimit, Reason, Scope, Verdict};
 use counters::{Counters, CpuCounters};
 use host_cpus::{set_cpu, HostCpus};
 use packet::{parse, Family, Summary};
-use ratelimit::{Admit, RateLimit};
 use settings::{Param, Settings};
 
 /// Sets a parameter as the kernel does with `NAME=VALUE`, with no readers
@@ -35,7 +37,7 @@ fn show(s: &Settings, p: Param) -> String {
     out
 }
 
-const ALL: [Param; 7] = [
+const ALL: [Param; 10] = [
     Param::Enabled,
     Param::LogRate,
     Param::LogBurst,
@@ -43,17 +45,23 @@ const ALL: [Param; 7] = [
     Param::Ports,
     Param::Netns,
     Param::LogLevel,
+    Param::BudgetRate,
+    Param::BudgetBurst,
+    Param::SkipUserns,
 ];
 
 #[test]
 fn defaults() {
     let s = Settings::new();
     let shown: Vec<String> = ALL.iter().map(|p| show(&s, *p)).collect();
-    assert_eq!(shown, ["Y", "100", "200", "", "", "", "warning"]);
+    assert_eq!(
+        shown,
+        ["Y", "100", "200", "", "", "", "warning", "200", "400", "N"]
+    );
     for (i, p) in ALL.iter().enumerate() {
         assert_eq!(Param::from_id(i), Some(*p));
     }
-    assert_eq!(Param::from_id(7), None);
+    assert_eq!(Param::from_id(10), None);
 }
 
 #[test]
@@ -93,6 +101,10 @@ fn valid_values_are_taken_and_read_back() {
         (Param::Ports, b"53,80, 53 ,8080\n", "53,80,8080"),
         (Param::Netns, b"4026531840", "4026531840"),
         (Param::Netns, b"", ""),
+        (Param::BudgetRate, b"5000\n", "5000"),
+        (Param::BudgetBurst, b"1", "1"),
+        (Param::SkipUserns, b"on", "Y"),
+        (Param::SkipUserns, b"0", "N"),
     ] {
         set(&s, p, input).unwrap();
         assert_eq!(show(&s, p), shown, "{p:?} {input:?}");
@@ -109,7 +121,10 @@ fn a_bare_flag_turns_it_on_and_a_bare_value_is_refused() {
     // `insmod nsfilter.ko enabled`: the kernel passes no value at all.
     s.set(Param::Enabled, None, || {}).unwrap();
     assert_eq!(show(&s, Param::Enabled), "Y");
-    for p in &ALL[1..] {
+    // `skip_userns` is a flag too.
+    s.set(Param::SkipUserns, None, || {}).unwrap();
+    assert_eq!(show(&s, Param::SkipUserns), "Y");
+    for p in ALL[1..].iter().filter(|p| **p != Param::SkipUserns) {
         let before = show(&s, *p);
         let err = s.set(*p, None, || {}).unwrap_err().to_string();
         assert!(err.contains("needs a value"), "{p:?}: {err}");
@@ -230,6 +245,9 @@ fn invalid_values_are_refused_and_change_nothing() {
         (Param::Ports, &many, "at most 16"),
         (Param::Netns, b"-1", "inode number"),
         (Param::Netns, b"4294967296", "inode number"),
+        (Param::BudgetRate, b"0", "from 1 to 1000000"),
+        (Param::BudgetBurst, b"1000001", "from 1 to 1000000"),
+        (Param::SkipUserns, b"2", "want 1/Y"),
     ] {
         let before: Vec<String> = ALL.iter().map(|p| show(&s, *p)).collect();
         let err = set(&s, p, input).unwrap_err();
@@ -295,19 +313,22 @@ fn filters_select_packets() {
 #[test]
 fn counters_count_by_family_protocol_and_outcome() {
     let c = Counters::new(HostCpus::<CpuCounters>::new(1));
-    let c1 = c.local().expect("host storage is never dropped while used");
+    let c1 = c.local();
     c1.seen(Family::Ipv4, &summary(&udp4(1, 2)));
     c1.seen(Family::Ipv4, &summary(&[0x45; 10]));
     c1.seen(Family::Ipv6, &parse(Family::Ipv6, &[0x60u8; 10][..]));
     c1.logged();
-    c1.suppressed();
+    c1.suppressed(Reason::Limit);
+    c1.suppressed(Reason::Budget);
+    c1.suppressed(Reason::Budget);
     c1.filtered();
     let mut out = String::new();
     c.show(4026531840, &mut out).unwrap();
     assert_eq!(
         out,
         "netns 4026531840\npackets_ipv4 2\npackets_ipv6 1\ntcp 0\nudp 1\nudplite 0\nsctp 0\n\
-         icmp 0\nicmpv6 0\nother 2\nmalformed 2\nfiltered 1\nlogged 1\nsuppressed 1\n"
+         icmp 0\nicmpv6 0\nother 2\nmalformed 2\nfiltered 1\nlogged 1\nsuppressed 1\n\
+         suppressed_budget 2\n"
     );
 }
 
@@ -331,9 +352,7 @@ fn counters_count_every_protocol_in_its_own_counter() {
     ];
     for (family, bytes, want) in cases {
         let c = Counters::new(HostCpus::<CpuCounters>::new(1));
-        c.local()
-            .expect("host storage is never dropped while used")
-            .seen(family, &parse(family, &bytes[..]));
+        c.local().seen(family, &parse(family, &bytes[..]));
         let mut out = String::new();
         c.show(7, &mut out).unwrap();
         let ones: Vec<&str> = out
@@ -392,6 +411,9 @@ fn parameters_have_their_names() {
         "ports",
         "netns",
         "log_level",
+        "budget_rate",
+        "budget_burst",
+        "skip_userns",
     ];
     assert_eq!(names, want);
 }
@@ -421,30 +443,35 @@ fn refused_values_are_cut_after_32_bytes() {
 fn counters_are_per_cpu_and_summed() {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let c = Counters::new(HostCpus::<CpuCounters>::new(4));
-    let limit = RateLimit::new();
+    let (limit, budget) = (NetLimit::new(), Budget::new());
     let reported = AtomicU64::new(0);
     let now = 1_000_000_000u64;
-    let admit = |now| match limit.admit(now, 1, 10, || c.suppressed_total()) {
-        Admit::No => c
-            .local()
-            .expect("host storage is never dropped while used")
-            .suppressed(),
-        Admit::Yes { suppressed } => {
-            reported.fetch_add(suppressed, Relaxed);
-            c.local()
-                .expect("host storage is never dropped while used")
-                .logged();
-        }
+    let limits = Limits {
+        rate: 1,
+        burst: 10,
+        budget_rate: 1000,
+        budget_burst: 1000,
     };
+    let admit =
+        |now| match limit.admit(&budget, Scope::Shared, now, limits, || c.suppressed_total()) {
+            Verdict::Refused(reason) => {
+                assert_eq!(reason, Reason::Limit, "a budget of 1000 is never short");
+                c.local().suppressed(reason)
+            }
+            Verdict::Log(summary) => {
+                let summary = summary.unwrap_or_default();
+                assert_eq!(summary.budget, 0);
+                reported.fetch_add(summary.limit, Relaxed);
+                c.local().logged();
+            }
+        };
     std::thread::scope(|s| {
         for cpu in 0..4 {
             let (c, admit) = (&c, &admit);
             s.spawn(move || {
                 set_cpu(cpu);
                 for _ in 0..1000 {
-                    c.local()
-                        .expect("host storage is never dropped while used")
-                        .seen(Family::Ipv4, &summary(&udp4(1, 2)));
+                    c.local().seen(Family::Ipv4, &summary(&udp4(1, 2)));
                     admit(now);
                 }
             });
@@ -457,5 +484,8 @@ fn counters_are_per_cpu_and_summed() {
     c.show(7, &mut out).unwrap();
     assert!(out.contains("\npackets_ipv4 4000\n"), "{out}");
     assert!(out.contains("\nudp 4000\n"), "{out}");
-    assert!(out.contains("\nlogged 11\nsuppressed 3990\n"), "{out}");
+    assert!(
+        out.contains("\nlogged 11\nsuppressed 3990\nsuppressed_budget 0\n"),
+        "{out}"
+    );
 }

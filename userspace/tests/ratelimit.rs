@@ -4,36 +4,91 @@
 
 #![allow(dead_code)]
 
+#[path = "../../rust/budget.rs"]
+mod budget;
 #[path = "../../rust/ratelimit.rs"]
 mod ratelimit;
 
-use ratelimit::{Admit, RateLimit};
+use budget::{Budget, Limits, NetLimit, Reason, Scope, Suppressed, Verdict};
+use ratelimit::Bucket;
 
-/// A namespace's rate limit with its suppressed lines counted as the hook
-/// counts them: by the caller, after a refusal.
+/// A line's fate as these tests look at it: its own limit alone.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Admit {
+    /// Logged, after a summary of `suppressed` lines (0: no summary).
+    Yes { suppressed: u64 },
+    /// Refused.
+    No,
+}
+
+/// The initial namespace's limit (outside the budget) with its suppressed
+/// lines counted as the hook counts them: by the caller, after a refusal.
 struct Limit {
-    bucket: RateLimit,
+    limit: NetLimit,
+    budget: Budget,
     suppressed: std::sync::atomic::AtomicU64,
 }
 
 impl Limit {
     fn new() -> Self {
         Self {
-            bucket: RateLimit::new(),
+            limit: NetLimit::new(),
+            budget: Budget::new(),
             suppressed: 0.into(),
         }
     }
 
     fn admit(&self, now: u64, rate: u32, burst: u32) -> Admit {
         use std::sync::atomic::Ordering::Relaxed;
-        let admit = self
-            .bucket
-            .admit(now, rate, burst, || self.suppressed.load(Relaxed));
-        if admit == Admit::No {
-            self.suppressed.fetch_add(1, Relaxed);
+        let limits = Limits {
+            rate,
+            burst,
+            // Not used for the initial namespace: a budget of one line.
+            budget_rate: 1,
+            budget_burst: 1,
+        };
+        let verdict = self
+            .limit
+            .admit(&self.budget, Scope::Initial, now, limits, || Suppressed {
+                limit: self.suppressed.load(Relaxed),
+                budget: 0,
+            });
+        match verdict {
+            Verdict::Refused(Reason::Limit) => {
+                self.suppressed.fetch_add(1, Relaxed);
+                Admit::No
+            }
+            Verdict::Refused(Reason::Budget) => panic!("the initial namespace has no budget"),
+            Verdict::Log(None) => Admit::Yes { suppressed: 0 },
+            Verdict::Log(Some(s)) => {
+                assert_eq!(s.budget, 0);
+                assert!(s.limit > 0, "a summary of nothing");
+                Admit::Yes {
+                    suppressed: s.limit,
+                }
+            }
         }
-        admit
     }
+}
+
+#[test]
+fn a_bucket_keeps_what_it_is_asked_to_keep() {
+    let b = Bucket::new();
+    let now = 7_000_000_000;
+    // Burst 10: keeping 6, four single tokens and no more.
+    let taken = (0..10).filter(|_| b.take(now, 10, 10, 1, 6)).count();
+    assert_eq!(taken, 4);
+    // The six kept are there for a caller that keeps nothing: three pairs.
+    let pairs = (0..10).filter(|_| b.take(now, 10, 10, 2, 0)).count();
+    assert_eq!(pairs, 3);
+    assert!(!b.take(now, 10, 10, 1, 0), "empty");
+    // 0.1 s later (rate 10/s), one token: enough for one, not for two.
+    assert!(!b.take(now + 100_000_000, 10, 10, 2, 0));
+    assert!(b.take(now + 100_000_000, 10, 10, 1, 0));
+    // A cost above the burst is never given.
+    let c = Bucket::new();
+    assert!(!c.take(now, 10, 1, 2, 0));
+    assert!(c.take(now, 10, 1, 1, 0));
 }
 
 #[test]

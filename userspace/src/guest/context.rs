@@ -23,6 +23,8 @@ pub(super) struct Scale {
     pub(super) logformat_packets: usize,
     /// Namespaces that die under a flood while others are born.
     pub(super) death_rounds: usize,
+    /// Seconds that a crowd of namespaces floods the host-wide budget.
+    pub(super) budget_secs: u32,
 }
 
 /// `make test`: well inside CI's time.
@@ -34,6 +36,7 @@ pub(super) const QUICK: Scale = Scale {
     renames: 2_000,
     logformat_packets: 20_000,
     death_rounds: 10,
+    budget_secs: 5,
 };
 
 /// `make stress`: the full sizes.
@@ -45,6 +48,7 @@ pub(super) const STRESS: Scale = Scale {
     renames: 10_000,
     logformat_packets: 100_000,
     death_rounds: 50,
+    budget_secs: 30,
 };
 
 /// The state a test runs with: the kernel log since the test began.
@@ -138,6 +142,7 @@ impl Ctx {
     pub(super) fn mark(&mut self) {
         let _ = self.kmsg.poll();
         self.kmsg.seen.clear();
+        self.kmsg.seen_us.clear();
     }
 }
 

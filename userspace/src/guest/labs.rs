@@ -230,6 +230,7 @@ fn expect_counters(
         ("filtered", 0),
         ("logged", all + noise.len() as u64),
         ("suppressed", 0),
+        ("suppressed_budget", 0),
     ];
     let after = proc_counters_in(ns)?;
     let name = ns.unwrap_or("init");

@@ -4,9 +4,10 @@
 //! - `agent`: what `/init` runs: reads the task, dispatches it, reports the
 //!   kernel's taint and warnings.
 //! - `suite`: the VM tests in order, and the runner that prints KTAP.
-//! - `tests_core`, `tests_controls`, `tests_counters`, `tests_reliability`,
-//!   `tests_concurrency`, `tests_logformat`, `tests_names` (the `nsfilter`
-//!   command): the VM tests, grouped by what they prove.
+//! - `tests_core`, `tests_controls`, `tests_counters`, `tests_budget`,
+//!   `tests_reliability`, `tests_concurrency`, `tests_logformat`,
+//!   `tests_names` (the `nsfilter` command): the VM tests, grouped by what
+//!   they prove.
 //! - `lesson`: the lesson behind `make run`.
 //! - `bench`: the guest's half of `make bench`; `crate::bench` reads it.
 //! - `labs`: the four seed labs, shared by the lesson and the tests.
@@ -25,6 +26,7 @@ mod module;
 mod net;
 mod reports;
 mod suite;
+mod tests_budget;
 mod tests_concurrency;
 mod tests_controls;
 mod tests_core;
@@ -34,6 +36,7 @@ mod tests_names;
 mod tests_reliability;
 
 pub use agent::main;
+pub use tests_budget::flood;
 
 /// A failed step inside the guest.
 type GuestResult<T = ()> = Result<T, String>;

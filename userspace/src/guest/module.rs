@@ -77,6 +77,10 @@ pub(super) fn all_params() -> GuestResult<Vec<String>> {
         "protocols",
         "ports",
         "netns",
+        "log_level",
+        "budget_rate",
+        "budget_burst",
+        "skip_userns",
     ]
     .iter()
     .map(|p| param_read(p))

@@ -32,6 +32,7 @@ impl Watch {
         if let Err(e) = self.kmsg.poll() {
             self.broken = Some(format!("failed to read /dev/kmsg: {e}"));
         }
+        self.kmsg.seen_us.clear();
         for line in self.kmsg.seen.drain(..) {
             if kernel_failure(&line).is_some() {
                 self.reports.push(line);

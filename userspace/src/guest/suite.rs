@@ -5,6 +5,7 @@ use super::context::{Ctx, Scale};
 use super::labs::clean_up;
 use super::module::rmmod;
 use super::reports;
+use super::tests_budget::test_budget;
 use super::tests_concurrency::{
     test_fault_injection, test_param_writes_under_flood, test_rename_under_traffic,
 };
@@ -85,6 +86,10 @@ const SUITE: &[Test] = &[
     Test {
         name: "rate_change_takes_effect_at_once",
         run: test_rate_change,
+    },
+    Test {
+        name: "host_budget_under_a_crowd",
+        run: test_budget,
     },
     Test {
         name: "proc_counters_per_namespace",

@@ -358,7 +358,7 @@ pub(super) fn test_rename_under_traffic(ctx: &mut Ctx) -> GuestResult {
     const A: &str = "rn";
     const B: &str = "rnbbbbbbbbbbbbb";
     let renames = ctx.scale.renames;
-    ctx.load_with("log_rate=1000000 log_burst=1000000")?;
+    ctx.load_with("log_rate=1000000 log_burst=1000000 budget_rate=1000000 budget_burst=1000000")?;
     sh(&format!(
         "ip netns add ra && ip netns add rb && \
          ip link add rav type veth peer name {A} && \

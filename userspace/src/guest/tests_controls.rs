@@ -25,6 +25,10 @@ pub(super) fn test_params(ctx: &mut Ctx) -> GuestResult {
         "protocols",
         "ports",
         "netns",
+        "log_level",
+        "budget_rate",
+        "budget_burst",
+        "skip_userns",
     ] {
         if !info
             .lines()
@@ -175,7 +179,8 @@ pub(super) fn test_params(ctx: &mut Ctx) -> GuestResult {
 /// bucket's time 3,000 s ahead. Lowering the burst and raising the rate must
 /// bring lines back within a second, not in 50 minutes.
 pub(super) fn test_rate_change(ctx: &mut Ctx) -> GuestResult {
-    ctx.load_with("log_rate=1 log_burst=1000000")?;
+    // The host-wide budget out of the way: this is about the namespace's own.
+    ctx.load_with("log_rate=1 log_burst=1000000 budget_rate=1000000 budget_burst=1000000")?;
     let (_, nb) = quiet_pair("ra", "rb", 32)?;
     let sink = in_netns(Some("rb"), || UdpSocket::bind("10.32.0.2:9999"))?;
     let tx = in_netns(Some("ra"), || UdpSocket::bind("10.32.0.1:9998"))?;
@@ -234,7 +239,11 @@ pub(super) fn test_rate_limit(ctx: &mut Ctx) -> GuestResult {
     const RATE: u64 = 50;
     const BURST: u64 = 20;
     const FLOOD: usize = 3000;
-    ctx.load_with(&format!("log_rate={RATE} log_burst={BURST}"))?;
+    // The host-wide budget out of the way: this is about each namespace's
+    // own limit (`host_budget_*` test the budget).
+    ctx.load_with(&format!(
+        "log_rate={RATE} log_burst={BURST} budget_rate=1000000 budget_burst=1000000"
+    ))?;
     let (_, flooded) = quiet_pair("fa", "fb", 30)?;
     let (_, quiet) = quiet_pair("qa", "qb", 31)?;
     let sink = in_netns(Some("fb"), || UdpSocket::bind("10.30.0.2:9999"))?;
@@ -300,12 +309,7 @@ pub(super) fn test_rate_limit(ctx: &mut Ctx) -> GuestResult {
     let tx = in_netns(Some("fa"), || UdpSocket::bind("10.30.0.1:9997"))?;
     let reported = |seen: &[String]| -> u64 {
         seen.iter()
-            .filter_map(|l| {
-                l.strip_prefix(&summary)?
-                    .strip_suffix(" lines")?
-                    .parse::<u64>()
-                    .ok()
-            })
+            .filter_map(|l| summary_count(l.strip_prefix(&summary)?))
             .sum()
     };
     let deadline = std::time::Instant::now() + LOG_WAIT;
@@ -328,6 +332,16 @@ pub(super) fn test_rate_limit(ctx: &mut Ctx) -> GuestResult {
         std::thread::sleep(Duration::from_millis(25));
     }
     ctx.unload()
+}
+
+/// The number of lines a summary line reports, from the text after
+/// `suppressed `: `N lines (limit A, budget B)`, where N = A + B.
+pub(super) fn summary_count(rest: &str) -> Option<u64> {
+    let (n, reasons) = rest.split_once(" lines (limit ")?;
+    let (limit, budget) = reasons.strip_suffix(')')?.split_once(", budget ")?;
+    let (n, limit, budget): (u64, u64, u64) =
+        (n.parse().ok()?, limit.parse().ok()?, budget.parse().ok()?);
+    (n == limit + budget && n > 0).then_some(n)
 }
 
 /// Every parameter given out-of-range, malformed and oversized values, at
@@ -357,7 +371,10 @@ pub(super) fn test_bad_parameters(ctx: &mut Ctx) -> GuestResult {
             vec!["", "2", "maybe", "yess", "-1", "Y,N", &huge_text],
         ),
         ("log_rate", numbers.clone()),
-        ("log_burst", numbers),
+        ("log_burst", numbers.clone()),
+        ("budget_rate", numbers.clone()),
+        ("budget_burst", numbers),
+        ("skip_userns", vec!["", "2", "maybe", &huge_text]),
         (
             "protocols",
             vec!["gre", "tcp;udp", "ip", "tcp udp", "\u{e9}", &huge_text],

@@ -57,10 +57,12 @@ pub(super) fn test_proc_counters(ctx: &mut Ctx) -> GuestResult {
                 counter(&c, "netns")?
             ));
         }
-        for (name, n) in want
-            .iter()
-            .chain(&[("suppressed", 0), ("filtered", 0), ("malformed", 0)])
-        {
+        for (name, n) in want.iter().chain(&[
+            ("suppressed", 0),
+            ("suppressed_budget", 0),
+            ("filtered", 0),
+            ("malformed", 0),
+        ]) {
             if counter(&c, name)? != *n {
                 return Err(format!(
                     "{ns}: {name} is {}, expected {n}: {c:?}",

@@ -134,6 +134,7 @@ impl Comparison {
             .wait_until(DRAIN_WAIT, |seen| balanced(seen) && done(seen))
             .map_err(|e| format!("failed to read /dev/kmsg: {e}"))?;
         let seen = std::mem::take(&mut ctx.kmsg.seen);
+        ctx.kmsg.seen_us.clear();
         let mut by_ns: BTreeMap<u64, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
         for (ours, ns, text) in seen.iter().filter_map(|l| split(l)) {
             let entry = by_ns.entry(ns).or_default();
@@ -278,7 +279,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Every seed lab and the LOG-format corpus, each packet's line from
 /// nsfilter against the kernel's own LOG line: zero differences.
 pub(super) fn test_logformat(ctx: &mut Ctx) -> GuestResult {
-    ctx.load_with("log_rate=1000000 log_burst=1000000")?;
+    ctx.load_with("log_rate=1000000 log_burst=1000000 budget_rate=1000000 budget_burst=1000000")?;
     sh("sysctl -qw net.netfilter.nf_log_all_netns=1 && ip link set lo up")?;
     oracle_chain(None)?;
     let every = EveryNewNamespace::install()?;
@@ -428,6 +429,7 @@ fn fixture(ctx: &mut Ctx, sock: &sys::PacketSocket) -> GuestResult {
             })
             .map_err(|e| e.to_string())?;
         let seen = std::mem::take(&mut ctx.kmsg.seen);
+        ctx.kmsg.seen_us.clear();
         let lines: Vec<(bool, u64, &str)> = seen
             .iter()
             .filter_map(|l| split(l))

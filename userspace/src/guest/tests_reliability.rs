@@ -71,6 +71,8 @@ pub(super) fn test_fuzz(ctx: &mut Ctx) -> GuestResult {
     // logged packet has its line.
     param_write("log_rate", "1000000")?;
     param_write("log_burst", "1000000")?;
+    param_write("budget_rate", "1000000")?;
+    param_write("budget_burst", "1000000")?;
     param_write("enabled", "1")?;
     let fz1 = ns_inode("/run/netns/fz1")?;
     let before = proc_counters("fz1")?;
@@ -276,9 +278,9 @@ pub(super) fn test_load_unload_flood(ctx: &mut Ctx) -> GuestResult {
 /// A hook call that ran after its namespace's state was dropped would count
 /// into per-CPU memory already freed, which the per-CPU allocator hands,
 /// zeroed, to the next allocation of its size (a newborn's counters) and
-/// which no kernel debugging option watches. nsfilter's per-CPU storage
-/// warns when it is used after its drop (the verdict fails on the warning);
-/// the newborns' counters are the check that needs no help from nsfilter.
+/// which no kernel debugging option watches; the newborns' counters are the
+/// check. (The namespace's state itself lives in its `net_generic()`
+/// memory, which KASAN watches on the debug kernel.)
 /// Each round floods four namespaces, two over IPv4 and two over IPv6 (the
 /// IPv6 hook is unregistered after the IPv4 one, a wider window), and
 /// deletes them at once while namespaces are born.

@@ -49,8 +49,8 @@ impl<T> HostCpus<T> {
 /// The module's logic sees it as it sees the kernel's per-CPU storage (the
 /// including crate has `rust/counters.rs` as its `counters` module).
 impl<T> crate::counters::PerCpu<T> for HostCpus<T> {
-    fn local(&self) -> Option<&T> {
-        Some(HostCpus::local(self))
+    fn local(&self) -> &T {
+        HostCpus::local(self)
     }
 
     fn each(&self, f: &mut dyn FnMut(&T)) {

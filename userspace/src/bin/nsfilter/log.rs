@@ -140,7 +140,7 @@ mod tests {
         6,101,2500000,-;nsfilter: loaded: logging PRE_ROUTING in every network namespace\n\
         4,102,3000001,-;nsfilter: NETNS=4026532124 IN=vnet1 OUT= MAC=7e:12:a1:32:43:50:26:23:56:85:2f:3b:08:00 SRC=192.168.0.2 DST=192.168.0.3 LEN=36 TOS=0x00 PREC=0x00 TTL=64 ID=61021 DF PROTO=UDP SPT=40000 DPT=5353 LEN=16 \n\
         \x20SUBSYSTEM=net\n\
-        4,103,3000002,-;nsfilter: ratelimit: netns 4026532300 suppressed 2977 lines\n\
+        4,103,3000002,-;nsfilter: ratelimit: netns 4026532300 suppressed 2977 lines (limit 2900, budget 77)\n\
         4,104,3000003,-;nsfilter: NETNS=4026532300 IN=eth0 OUT= MAC= SRC=10.0.0.1 DST=10.0.0.2 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=0 DF PROTO=TCP SPT=80 DPT=5 WINDOW=0 RES=0x00 ACK RST URGP=0 \n\
         4,105,3000004,-;nsfilter: NETNS=4026531840 IN=lo\\x0a?? broken\n\
         6,106,4000000,-;e1000: eth0 NIC Link is Up\n\
@@ -178,7 +178,7 @@ mod tests {
             lines[1]
         );
         assert!(lines[1].ends_with("DPT=5353 LEN=16 "));
-        assert_eq!(lines[2], "[    3.000002] nsfilter: ratelimit: netns 4026532300 NAME=docker:3f1c2a9b8d7e suppressed 2977 lines");
+        assert_eq!(lines[2], "[    3.000002] nsfilter: ratelimit: netns 4026532300 NAME=docker:3f1c2a9b8d7e suppressed 2977 lines (limit 2900, budget 77)");
         assert!(lines[3].contains("NETNS=4026532300 NAME=docker:3f1c2a9b8d7e IN=eth0"));
         // Unparseable: as it was, `\x0a` undone.
         assert_eq!(lines[4], "[    3.000004] nsfilter: NETNS=4026531840 IN=lo");

@@ -47,12 +47,15 @@ pub enum Line {
         /// The rest of the line, `IN=...` on.
         tokens: Vec<Token>,
     },
-    /// `ratelimit: netns N suppressed M lines`.
+    /// `ratelimit: netns N suppressed M lines (limit A, budget B)`.
     RateLimit {
         /// The namespace.
         netns: u64,
-        /// How many lines the rate limit dropped.
+        /// How many lines were refused since the last such line.
         suppressed: u64,
+        /// Of them, how many by the namespace's own limit and how many by
+        /// the host-wide budget; `None` from a module older than the budget.
+        reasons: Option<(u64, u64)>,
     },
     /// Any other line of nsfilter's: load, unload, a refused parameter.
     Notice(String),
@@ -87,13 +90,20 @@ pub fn parse(message: &str) -> Option<Line> {
 
 fn parse_ratelimit(rest: &str) -> Option<Line> {
     let words: Vec<&str> = rest.split_whitespace().collect();
-    match words.as_slice() {
-        ["netns", netns, "suppressed", n, "lines"] => Some(Line::RateLimit {
-            netns: netns.parse().ok()?,
-            suppressed: n.parse().ok()?,
-        }),
-        _ => None,
-    }
+    let (netns, n, reasons) = match words.as_slice() {
+        ["netns", netns, "suppressed", n, "lines"] => (netns, n, None),
+        ["netns", netns, "suppressed", n, "lines", "(limit", limit, "budget", budget] => {
+            let limit = limit.strip_suffix(',')?.parse().ok()?;
+            let budget = budget.strip_suffix(')')?.parse().ok()?;
+            (netns, n, Some((limit, budget)))
+        }
+        _ => return None,
+    };
+    Some(Line::RateLimit {
+        netns: netns.parse().ok()?,
+        suppressed: n.parse().ok()?,
+        reasons,
+    })
 }
 
 fn parse_packet(rest: &str) -> Option<Line> {
@@ -286,7 +296,17 @@ pub fn to_json(line: &Line, names: &[String], timestamp_us: u64, seq: u64) -> Va
             v.insert("NETNS", Value::Num(*netns));
             packet_fields(&mut v, tokens);
         }
-        Line::RateLimit { suppressed, .. } => v.insert("suppressed", Value::Num(*suppressed)),
+        Line::RateLimit {
+            suppressed,
+            reasons,
+            ..
+        } => {
+            v.insert("suppressed", Value::Num(*suppressed));
+            if let Some((limit, budget)) = reasons {
+                v.insert("suppressed_limit", Value::Num(*limit));
+                v.insert("suppressed_budget", Value::Num(*budget));
+            }
+        }
         Line::Notice(text) => v.insert("message", Value::str(text.as_str())),
         Line::Raw(text) => v.insert("raw", Value::str(text.as_str())),
     }

@@ -27,7 +27,10 @@ const ECHO: &str = "nsfilter: NETNS=4026532119 IN=vnet1 OUT= MAC=7e:12:a1:32:43:
 const ICMP_ERROR: &str = "nsfilter: NETNS=4026532124 IN=lf1v OUT= MAC=02:00:00:00:f0:02:02:00:00:00:f0:01:08:00 SRC=10.9.0.1 DST=10.9.0.2 LEN=57 TOS=0x02 PREC=0x00 TTL=179 ID=11482 PROTO=ICMP TYPE=3 CODE=15 [SRC=10.9.0.1 DST=10.9.0.2 LEN=29 TOS=0x06 PREC=0x00 TTL=202 ID=35031 PROTO=UDP SPT=20417 DPT=41693 LEN=27344 ] ";
 const IPV6: &str = "nsfilter: NETNS=4026532124 IN=lf1v OUT= MAC=02:00:00:00:f0:02:02:00:00:00:f0:01:86:dd SRC=fd09:0000:0000:0000:0000:0000:0000:0001 DST=fd09:0000:0000:0000:0000:0000:0000:0002 LEN=51 TC=142 HOPLIMIT=130 FLOWLBL=517775 PROTO=UDP SPT=35822 DPT=841 LEN=44290 ";
 const IPV6_FRAGS: &str = "nsfilter: NETNS=7 IN=lf1v OUT= MAC= SRC=fd09:0000:0000:0000:0000:0000:0000:0001 DST=fd09:0000:0000:0000:0000:0000:0000:0002 LEN=106 TC=254 HOPLIMIT=197 FLOWLBL=541634 FRAG:0 ID:32f33f26 FRAG:0 ID:64c215ab PROTO=59 ";
-const RATELIMIT: &str = "nsfilter: ratelimit: netns 4026532115 suppressed 2977 lines";
+const RATELIMIT: &str =
+    "nsfilter: ratelimit: netns 4026532115 suppressed 2977 lines (limit 2900, budget 77)";
+/// The same line from a module older than the host-wide budget.
+const RATELIMIT_OLD: &str = "nsfilter: ratelimit: netns 4026532115 suppressed 2977 lines";
 
 fn packet(message: &str) -> Vec<Token> {
     match parse(message) {
@@ -125,11 +128,16 @@ fn ratelimit_and_notices() {
         parse(RATELIMIT),
         Some(Line::RateLimit {
             netns: 4026532115,
-            suppressed: 2977
+            suppressed: 2977,
+            reasons: Some((2900, 77)),
         })
     );
     assert_eq!(
         json(RATELIMIT, &["blue"]),
+        r#"{"kind":"ratelimit","timestamp_us":12345678,"seq":42,"netns":4026532115,"names":["blue"],"suppressed":2977,"suppressed_limit":2900,"suppressed_budget":77}"#
+    );
+    assert_eq!(
+        json(RATELIMIT_OLD, &["blue"]),
         r#"{"kind":"ratelimit","timestamp_us":12345678,"seq":42,"netns":4026532115,"names":["blue"],"suppressed":2977}"#
     );
     let loaded = "nsfilter: loaded: logging PRE_ROUTING in every network namespace";
@@ -154,6 +162,7 @@ fn unparseable_lines_are_kept_raw() {
         "nsfilter: NETNS=1 IN=x [SRC=1.1.1.1 never closed",
         "nsfilter: NETNS=1 IN=x INCOMPLETE [4 bytes",
         "nsfilter: ratelimit: netns x suppressed 1 lines",
+        "nsfilter: ratelimit: netns 1 suppressed 1 lines (limit 1 budget 0)",
         "nsfilter: ratelimit: something new",
     ] {
         assert_eq!(parse(bad), Some(Line::Raw(bad.into())), "{bad}");
@@ -179,7 +188,7 @@ fn names_go_right_after_the_inode() {
     let out = with_names(RATELIMIT, &parse(RATELIMIT).unwrap(), &names[..1]);
     assert_eq!(
         out,
-        "nsfilter: ratelimit: netns 4026532115 NAME=blue suppressed 2977 lines"
+        "nsfilter: ratelimit: netns 4026532115 NAME=blue suppressed 2977 lines (limit 2900, budget 77)"
     );
     assert_eq!(with_names(UDP, &parse(UDP).unwrap(), &[]), UDP);
     let odd = vec!["a b,c\\é".to_string()];

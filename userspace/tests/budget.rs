@@ -1,0 +1,317 @@
+//! Host tests of the host-wide budget (`rust/budget.rs`): a crowd of
+//! flooding namespaces stays within it, shares it fairly, cannot silence the
+//! initial namespace or a quiet one, and every refused line is counted under
+//! its reason and reported, in summary lines at most once a second.
+
+#![allow(dead_code)]
+
+#[path = "../../rust/budget.rs"]
+mod budget;
+#[path = "../../rust/ratelimit.rs"]
+mod ratelimit;
+
+use budget::{Budget, Limits, NetLimit, Reason, Scope, Suppressed, Verdict, SUMMARY_INTERVAL};
+
+const SEC: u64 = 1_000_000_000;
+
+/// The module's defaults.
+const DEFAULTS: Limits = Limits {
+    rate: 100,
+    burst: 200,
+    budget_rate: 200,
+    budget_burst: 400,
+};
+
+/// One simulated namespace, counted as the hook counts.
+struct Ns {
+    limit: NetLimit,
+    scope: Scope,
+    sent: u64,
+    logged: u64,
+    refused: Suppressed,
+    /// Summary lines: when, and what they reported.
+    summaries: Vec<(u64, Suppressed)>,
+    /// Times of its lines (packet lines), for the budget's bound.
+    lines: Vec<u64>,
+}
+
+impl Ns {
+    fn new(scope: Scope) -> Self {
+        Self {
+            limit: NetLimit::new(),
+            scope,
+            sent: 0,
+            logged: 0,
+            refused: Suppressed::default(),
+            summaries: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// One packet at `now`; whether its line was logged.
+    fn packet(&mut self, budget: &Budget, now: u64, limits: Limits) -> bool {
+        self.sent += 1;
+        let refused = self.refused;
+        match self
+            .limit
+            .admit(budget, self.scope, now, limits, || refused)
+        {
+            Verdict::Refused(Reason::Limit) => {
+                self.refused.limit += 1;
+                false
+            }
+            Verdict::Refused(Reason::Budget) => {
+                assert_eq!(
+                    self.scope,
+                    Scope::Shared,
+                    "the initial namespace has no budget"
+                );
+                self.refused.budget += 1;
+                false
+            }
+            Verdict::Log(summary) => {
+                if let Some(s) = summary {
+                    assert!(s.total() > 0, "a summary line with nothing to report");
+                    self.summaries.push((now, s));
+                }
+                self.logged += 1;
+                self.lines.push(now);
+                true
+            }
+        }
+    }
+
+    fn reported(&self) -> Suppressed {
+        self.summaries
+            .iter()
+            .fold(Suppressed::default(), |a, (_, s)| Suppressed {
+                limit: a.limit + s.limit,
+                budget: a.budget + s.budget,
+            })
+    }
+
+    /// Records (lines and summary lines) in `[from, to)`.
+    fn records(&self, from: u64, to: u64) -> u64 {
+        let inside = |t: &u64| (from..to).contains(t);
+        (self.lines.iter().filter(|t| inside(t)).count()
+            + self.summaries.iter().filter(|(t, _)| inside(t)).count()) as u64
+    }
+}
+
+/// A crowd of `flooders` namespaces sending `pps` packets a second each for
+/// `secs` seconds, one quiet namespace sending a probe every `probe_every`
+/// ns from `quiet_from` on, and the initial namespace flooding too. Then,
+/// after a rest, one probe from each: every refusal is reported.
+struct Run {
+    budget: Budget,
+    initial: Ns,
+    quiet: Ns,
+    crowd: Vec<Ns>,
+    start: u64,
+    end: u64,
+    probes: u64,
+    probes_logged: u64,
+}
+
+fn run(
+    flooders: usize,
+    pps: u64,
+    secs: u64,
+    probe_every: u64,
+    quiet_from: u64,
+    limits: Limits,
+) -> Run {
+    let mut r = Run {
+        budget: Budget::new(),
+        initial: Ns::new(Scope::Initial),
+        quiet: Ns::new(Scope::Shared),
+        crowd: (0..flooders).map(|_| Ns::new(Scope::Shared)).collect(),
+        start: 100 * SEC,
+        end: 0,
+        probes: 0,
+        probes_logged: 0,
+    };
+    // Every namespace sends at `pps`, round robin: a packet every `step` ns
+    // from some namespace of the crowd.
+    let step = SEC / pps / flooders as u64;
+    let mut now = r.start;
+    let mut next_probe = r.start + quiet_from;
+    let mut i = 0usize;
+    r.end = r.start + secs * SEC;
+    while now < r.end {
+        r.crowd[i].packet(&r.budget, now, limits);
+        i = (i + 1) % flooders;
+        if i == 0 {
+            r.initial.packet(&r.budget, now, limits);
+        }
+        if now >= next_probe {
+            r.probes += 1;
+            if r.quiet.packet(&r.budget, now, limits) {
+                r.probes_logged += 1;
+            }
+            next_probe += probe_every;
+        }
+        now += step;
+    }
+    // A rest, then a line from each: its summary reports what is left.
+    let later = r.end + 3 * SEC;
+    let spacing = (SEC / u64::from(limits.budget_rate)).max(20_000_000) + 1;
+    for (n, ns) in r.crowd.iter_mut().enumerate() {
+        assert!(
+            ns.packet(&r.budget, later + n as u64 * spacing, limits),
+            "a rested namespace logs"
+        );
+    }
+    assert!(r.initial.packet(&r.budget, later, limits));
+    r
+}
+
+#[test]
+fn a_crowd_stays_within_the_budget_and_shares_it() {
+    let limits = DEFAULTS;
+    let r = run(100, 2_000, 10, SEC, SEC, limits);
+    // The bound: in any whole-second interval, the records of the shared
+    // namespaces are at most the burst plus the rate times its length.
+    let shared: Vec<&Ns> = r.crowd.iter().chain([&r.quiet]).collect();
+    for from in 0..10 {
+        for to in from + 1..=10 {
+            let records: u64 = shared
+                .iter()
+                .map(|ns| ns.records(r.start + from * SEC, r.start + to * SEC))
+                .sum();
+            let bound =
+                u64::from(limits.budget_burst) + u64::from(limits.budget_rate) * (to - from);
+            assert!(
+                records <= bound,
+                "{records} records in [{from} s, {to} s), bound {bound}"
+            );
+        }
+    }
+    // Each flooding namespace got lines, and once the budget has seen the
+    // crowd for a second, about an equal share: none more than twice the
+    // mean. (In the first second the first namespaces take a larger share:
+    // the budget does not know yet how many there are.)
+    assert!(r.crowd.iter().all(|ns| ns.logged > 0));
+    let logged: Vec<u64> = r
+        .crowd
+        .iter()
+        .map(|ns| ns.records(r.start + 2 * SEC, r.end))
+        .collect();
+    let mean = logged.iter().sum::<u64>() / logged.len() as u64;
+    let (min, max) = (logged.iter().min().unwrap(), logged.iter().max().unwrap());
+    println!(
+        "crowd: mean {mean}, min {min}, max {max} lines each; quiet {}/{}",
+        r.probes_logged, r.probes
+    );
+    assert!(*min >= 2, "a flooding namespace got {min} lines");
+    assert!(
+        *max <= 2 * mean + 4,
+        "unfair: {max} lines against a mean of {mean}"
+    );
+    // The quiet namespace, logging within its share, lost no probe.
+    assert!(r.probes >= 8);
+    assert_eq!(r.probes_logged, r.probes, "the quiet namespace lost probes");
+    // The initial namespace is outside the budget: its own limit only.
+    let own = u64::from(limits.burst) + u64::from(limits.rate) * 10;
+    assert!(
+        r.initial.logged + 2 >= own,
+        "the initial namespace logged {} of {own}",
+        r.initial.logged
+    );
+    assert_eq!(r.initial.refused.budget, 0);
+}
+
+#[test]
+fn every_refusal_is_counted_by_reason_and_reported_once_a_second_at_most() {
+    let r = run(40, 1_000, 5, SEC / 2, 0, DEFAULTS);
+    for ns in r.crowd.iter().chain([&r.initial, &r.quiet]) {
+        assert_eq!(
+            ns.logged + ns.refused.total(),
+            ns.sent,
+            "every packet has one fate"
+        );
+        assert_eq!(
+            ns.reported(),
+            ns.refused,
+            "summaries add up to the counters"
+        );
+        for pair in ns.summaries.windows(2) {
+            assert!(
+                pair[1].0 - pair[0].0 >= SUMMARY_INTERVAL,
+                "two summary lines {} ns apart",
+                pair[1].0 - pair[0].0
+            );
+        }
+    }
+    // The crowd was refused for both reasons: each floods at 10 times its
+    // own rate, and 40 of them at twenty times the budget.
+    let refused = r
+        .crowd
+        .iter()
+        .fold(Suppressed::default(), |a, ns| Suppressed {
+            limit: a.limit + ns.refused.limit,
+            budget: a.budget + ns.refused.budget,
+        });
+    assert!(refused.limit > 0 && refused.budget > 0, "{refused:?}");
+}
+
+#[test]
+fn no_summary_line_without_refusals() {
+    let (budget, ns) = (Budget::new(), NetLimit::new());
+    let mut now = 5 * SEC;
+    for _ in 0..1000 {
+        let v = ns.admit(&budget, Scope::Shared, now, DEFAULTS, Suppressed::default);
+        assert_eq!(v, Verdict::Log(None));
+        now += 20_000_000;
+    }
+}
+
+/// Lowering the budget takes effect at once, and a budget of one line a
+/// second holds with a crowd.
+#[test]
+fn a_small_budget_holds() {
+    let limits = Limits {
+        budget_rate: 1,
+        budget_burst: 1,
+        ..DEFAULTS
+    };
+    let r = run(10, 1_000, 5, SEC, 0, limits);
+    let total: u64 = r
+        .crowd
+        .iter()
+        .chain([&r.quiet])
+        .map(|ns| ns.records(r.start, r.end + 1))
+        .sum();
+    assert!(total <= 1 + 5, "{total} records with a budget of 1/s");
+}
+
+/// `budget.active` counts namespaces that logged through the budget in the
+/// last second, and forgets them after two.
+#[test]
+fn active_namespaces_are_counted_per_second() {
+    let budget = Budget::new();
+    let nets: Vec<NetLimit> = (0..30).map(|_| NetLimit::new()).collect();
+    let t = 50 * SEC;
+    for (i, n) in nets.iter().enumerate() {
+        let _ = n.admit(
+            &budget,
+            Scope::Shared,
+            t + i as u64,
+            DEFAULTS,
+            Suppressed::default,
+        );
+    }
+    assert_eq!(budget.active(t + SEC / 2), 30);
+    // The next second remembers the last one.
+    assert_eq!(budget.active(t + SEC), 30);
+    let _ = nets[0].admit(
+        &budget,
+        Scope::Shared,
+        t + SEC,
+        DEFAULTS,
+        Suppressed::default,
+    );
+    assert_eq!(budget.active(t + SEC), 30);
+    assert_eq!(budget.active(t + 2 * SEC), 1);
+    assert_eq!(budget.active(t + 3 * SEC), 0);
+}
