@@ -9,7 +9,19 @@
 //!
 //! The hook runs before defragmentation, so fragments are ordinary input: a
 //! fragment other than the first has no transport header, and only its
-//! protocol is reported.
+//! protocol is reported (the `ports` filter does not match it: it has no
+//! ports). The first fragment carries the ports, which are the transport
+//! header's first four bytes: they are read whenever those are present, even
+//! when the rest of the header is cut short (the kernel reassembles such a
+//! fragment and delivers the segment, so a filter that wanted the whole
+//! header could be evaded).
+//!
+//! Counters and filters look through authentication headers (AH) to the
+//! protocol they protect, in IPv4 as in IPv6, where AH is an extension
+//! header; ESP hides what it carries, so its packets are `other`. IPv6
+//! extension header chains are walked to their end: the walk is bounded by
+//! the packet's length (each header is at least 8 bytes), not by a count, as
+//! in the kernel's own IPv6 input, which has no limit either.
 
 /// Read access to the bytes of a packet, from its network header on.
 pub(crate) trait Bytes {
@@ -110,9 +122,6 @@ pub(crate) mod proto {
     pub(crate) const UDPLITE: u8 = 136;
 }
 
-/// The most IPv6 extension headers walked before a packet is called invalid.
-pub(crate) const MAX_IPV6_EXT_HEADERS: usize = 8;
-
 /// The network family of a packet.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Family {
@@ -155,10 +164,11 @@ impl Summary {
         }
     }
 
-    /// Source and destination ports, if the packet has readable ones.
+    /// Source and destination ports, if the packet has readable ones (the
+    /// first four bytes of its transport header).
     pub(crate) fn ports(&self) -> Option<(u16, u16)> {
         match self.payload() {
-            Some(Payload::Transport(_, Transport::Ports { src, dst })) => Some((*src, *dst)),
+            Some(Payload::Transport(_, Transport::Ports { src, dst, .. })) => Some((*src, *dst)),
             _ => None,
         }
     }
@@ -167,7 +177,7 @@ impl Summary {
     pub(crate) fn is_malformed(&self) -> bool {
         !matches!(
             self.payload(),
-            Some(Payload::Transport(_, t)) if *t != Transport::Incomplete
+            Some(Payload::Transport(_, t)) if t.is_complete()
         )
     }
 }
@@ -176,8 +186,8 @@ impl Summary {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Payload {
     /// Header fields contradict each other or the packet: for example an
-    /// IPv4 header length under 20 bytes, a total length beyond the received
-    /// bytes, or an IPv6 extension header chain that is too long.
+    /// IPv4 header length under 20 bytes or a total length beyond the
+    /// received bytes.
     Invalid,
     /// IPv4 options or an IPv6 extension header are cut short.
     Truncated,
@@ -198,9 +208,25 @@ pub(crate) enum Transport {
         src: u16,
         /// Destination port.
         dst: u16,
+        /// Whether the whole fixed header is there, not only the ports.
+        complete: bool,
     },
     /// ICMP, ICMPv6, or a protocol whose header nsfilter does not read.
     Other,
+}
+
+impl Transport {
+    /// Whether nothing of the header was cut short.
+    fn is_complete(&self) -> bool {
+        !matches!(
+            self,
+            Transport::Incomplete
+                | Transport::Ports {
+                    complete: false,
+                    ..
+                }
+        )
+    }
 }
 
 /// Parses the packet in `bytes`, whose network header is of `family`.
@@ -227,14 +253,27 @@ fn parse_ipv4(bytes: &(impl Bytes + ?Sized)) -> Summary {
         return Summary::Ipv4(Payload::Invalid);
     }
     let protocol = h[9];
-    Summary::Ipv4(if frag != 0 {
-        Payload::Transport(protocol, Transport::Fragment)
-    } else {
-        Payload::Transport(
-            protocol,
-            transport(protocol, proto::ICMP, bytes, header_len, end),
-        )
-    })
+    if frag != 0 {
+        return Summary::Ipv4(Payload::Transport(protocol, Transport::Fragment));
+    }
+    // Through AH to what it protects, as for IPv6. Each header is at least
+    // 8 bytes ((length + 2) * 4 with length >= 0 is 8 or more), so the walk
+    // ends within the packet.
+    let (mut protocol, mut offset) = (protocol, header_len);
+    while protocol == proto::AH {
+        let Some(e) = read::<2>(bytes, offset).filter(|_| offset + 2 <= end) else {
+            return Summary::Ipv4(Payload::Truncated);
+        };
+        protocol = e[0];
+        offset += (usize::from(e[1]) + 2) * 4;
+        if offset > end {
+            return Summary::Ipv4(Payload::Truncated);
+        }
+    }
+    Summary::Ipv4(Payload::Transport(
+        protocol,
+        transport(protocol, proto::ICMP, bytes, offset, end),
+    ))
 }
 
 fn parse_ipv6(bytes: &(impl Bytes + ?Sized)) -> Summary {
@@ -254,10 +293,12 @@ fn parse_ipv6(bytes: &(impl Bytes + ?Sized)) -> Summary {
     Summary::Ipv6(ipv6_payload(bytes, h[6], end))
 }
 
-/// Walks the IPv6 extension header chain from `next` to the transport header.
+/// Walks the IPv6 extension header chain from `next` to the transport
+/// header. Each header moves `offset` on by at least 8 bytes and the walk
+/// stops past `end`, so it ends after at most `end / 8` headers.
 fn ipv6_payload(bytes: &(impl Bytes + ?Sized), mut next: u8, end: usize) -> Payload {
     let mut offset = 40;
-    for _ in 0..=MAX_IPV6_EXT_HEADERS {
+    loop {
         let header_len = match next {
             proto::HOPOPTS | proto::ROUTING | proto::DSTOPTS | proto::AH => {
                 let Some(e) = read::<2>(bytes, offset).filter(|_| offset + 2 <= end) else {
@@ -292,7 +333,6 @@ fn ipv6_payload(bytes: &(impl Bytes + ?Sized), mut next: u8, end: usize) -> Payl
             return Payload::Truncated;
         }
     }
-    Payload::Invalid
 }
 
 /// Reads the transport header of `protocol` at `offset`; the packet's own
@@ -305,41 +345,23 @@ fn transport(
     end: usize,
 ) -> Transport {
     let available = end.saturating_sub(offset);
-    // The header's first `N` bytes, or an incomplete header.
-    macro_rules! header {
-        ($n:literal) => {
-            match read::<$n>(bytes, offset).filter(|_| available >= $n) {
-                Some(h) => h,
-                None => return Transport::Incomplete,
-            }
-        };
-    }
+    // Whether the header's first `n` bytes are there.
+    let has = |n: usize| available >= n && offset.checked_add(n).is_some_and(|e| e <= bytes.len());
+    // The ports (the first four bytes), and whether the whole fixed header
+    // of `n` bytes is there too.
+    let ports = |n: usize| match read::<4>(bytes, offset).filter(|_| available >= 4) {
+        Some(h) => Transport::Ports {
+            src: be16(&h, 0),
+            dst: be16(&h, 2),
+            complete: has(n),
+        },
+        None => Transport::Incomplete,
+    };
     match protocol {
-        proto::TCP => {
-            let h = header!(20);
-            Transport::Ports {
-                src: be16(&h, 0),
-                dst: be16(&h, 2),
-            }
-        }
-        proto::UDP | proto::UDPLITE => {
-            let h = header!(8);
-            Transport::Ports {
-                src: be16(&h, 0),
-                dst: be16(&h, 2),
-            }
-        }
-        proto::SCTP => {
-            let h = header!(12);
-            Transport::Ports {
-                src: be16(&h, 0),
-                dst: be16(&h, 2),
-            }
-        }
-        p if p == icmp => {
-            let _header = header!(8);
-            Transport::Other
-        }
+        proto::TCP => ports(20),
+        proto::UDP | proto::UDPLITE => ports(8),
+        proto::SCTP => ports(12),
+        p if p == icmp && !has(8) => Transport::Incomplete,
         _ => Transport::Other,
     }
 }

@@ -52,6 +52,30 @@ fn summaries_follow_every_branch_of_the_parser() {
     sctp[20..24].copy_from_slice(&[0x13, 0x88, 0x17, 0x70]);
     let mut gre_short = ipv4_proto(47);
     gre_short[2..4].copy_from_slice(&24u16.to_be_bytes());
+    // TCP whose first fragment carries 8 bytes of the header: the ports are
+    // there, the rest of the header is not (finding 1 of issue 23).
+    let mut v4_tcp8 = ipv4_proto(6);
+    v4_tcp8[2..4].copy_from_slice(&28u16.to_be_bytes());
+    v4_tcp8[6] = 0x20; // More fragments, offset 0.
+    v4_tcp8[20..24].copy_from_slice(&[0xea, 0x60, 0x00, 0x16]);
+    v4_tcp8.truncate(28);
+    // IPv4 AH (length 1: 12 bytes) in front of TCP.
+    let mut v4_ah = ipv4_proto(51);
+    v4_ah.truncate(20);
+    v4_ah.extend_from_slice(&ah);
+    v4_ah.extend_from_slice(&tcp);
+    let total = v4_ah.len() as u16;
+    v4_ah[2..4].copy_from_slice(&total.to_be_bytes());
+    let mut v4_ah_cut = v4_ah.clone();
+    v4_ah_cut[2..4].copy_from_slice(&22u16.to_be_bytes());
+    v4_ah_cut.truncate(22);
+    // Nine destination-options headers in front of a TCP SYN.
+    let mut chain9 = tcp.clone();
+    let mut next = 6u8;
+    for _ in 0..9 {
+        chain9 = cat(&[&[next, 0, 0, 0, 0, 0, 0, 0], &chain9]);
+        next = 60;
+    }
     let mut v6_not6 = ipv6_with(17, 8, &udp);
     v6_not6[0] = 0x50;
     type Case = (
@@ -141,6 +165,31 @@ fn summaries_follow_every_branch_of_the_parser() {
         ),
         ("v6 version 5", Family::Ipv6, v6_not6, None, None, true),
         (
+            "v6 TCP behind 9 destination options",
+            Family::Ipv6,
+            ipv6_with(60, chain9.len() as u16, &chain9),
+            Some(6),
+            Some((3000, 4000)),
+            false,
+        ),
+        (
+            "v4 first fragment with 8 bytes of TCP",
+            Family::Ipv4,
+            v4_tcp8,
+            Some(6),
+            Some((60000, 22)),
+            true,
+        ),
+        (
+            "v4 AH, TCP",
+            Family::Ipv4,
+            v4_ah,
+            Some(6),
+            Some((3000, 4000)),
+            false,
+        ),
+        ("v4 AH cut short", Family::Ipv4, v4_ah_cut, None, None, true),
+        (
             "v4 length 0, not GSO",
             Family::Ipv4,
             v4_len0,
@@ -173,12 +222,19 @@ fn summaries_follow_every_branch_of_the_parser() {
             false,
         ),
     ];
-    for (what, family, bytes, protocol, ports, malformed) in cases {
-        let s = parse(family, &bytes[..]);
-        assert_eq!(
-            (s.protocol(), s.ports(), s.is_malformed()),
-            (protocol, ports, malformed),
-            "{what}: {s:?}"
-        );
-    }
+    // Every case is checked and every mismatch reported, not only the first.
+    let wrong: Vec<String> = cases
+        .into_iter()
+        .filter_map(|(what, family, bytes, protocol, ports, malformed)| {
+            let s = parse(family, &bytes[..]);
+            let got = (s.protocol(), s.ports(), s.is_malformed());
+            (got != (protocol, ports, malformed)).then(|| {
+                format!(
+                    "{what}: got {got:?} ({s:?}), want {:?}",
+                    (protocol, ports, malformed)
+                )
+            })
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
