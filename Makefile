@@ -16,7 +16,8 @@
 #   make rehearse    the README's commands on a fresh Debian 12 root (scripts/rehearse.sh)
 #
 # Variables: KERNEL (lab, the default: Linux 6.12 LTS; lab-7.3: the same from
-# Linux 7.3; debian: Debian 13's own 7.3 kernel, unmodified; debug, race: see
+# Linux 7.3; debian: Debian 13's own 7.3 kernel, unmodified; debian-rt: its
+# PREEMPT_RT flavour; debug, race: see
 # scripts/kernel.sh), KDIR (any other Rust-enabled kernel build tree), KSRC
 # (kernel source tarball or folder), LLVM (default -19), NSFILTER_CACHE.
 
@@ -104,6 +105,9 @@ endif
 
 # On the race kernel, the concurrency tests (the rest is the debug kernel's).
 STRESS_TESTS_race := namespace_churn,load_unload_under_flood,namespace_deaths_under_flood,param_writes_under_flood,device_rename_under_traffic
+# On PREEMPT_RT (Debian's rt-amd64), the same concurrency tests and the
+# host-wide budget's crowds: the packet path runs in preemptible threads.
+STRESS_TESTS_debian-rt := $(STRESS_TESTS_race),host_budget_under_a_crowd
 stress-run: kernel
 	@$(MAKE) --no-print-directory module lab
 	$(LAB) test --stress $(if $(STRESS_TESTS_$(KERNEL)),--filter $(STRESS_TESTS_$(KERNEL))) $(LAB_ARGS)

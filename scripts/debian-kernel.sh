@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# KERNEL=debian: Debian 13's own Rust-enabled kernel, unmodified, made ready
-# for out-of-tree Rust modules and for the lab VM. Run through scripts/kernel.sh.
+# KERNEL=debian and debian-rt: Debian 13's own Rust-enabled kernel (its
+# amd64 or its rt-amd64 flavour, PREEMPT_RT), unmodified, made ready for
+# out-of-tree Rust modules and for the lab VM. Run through scripts/kernel.sh.
 #
-# Usage: scripts/debian-kernel.sh kdir|build|lab-args
+# Usage: scripts/debian-kernel.sh kdir|build|lab-args [debian|debian-rt]
 #
 # Two cache entries, each keyed by what goes into it:
 #
@@ -31,8 +32,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Bump when the steps below change what an entry holds.
 TREE_RECIPE=1
 BOOT_RECIPE=1
-release=$LINUX_73_RELEASE
 abi=$LINUX_73_ABI
+case "${2:-debian}" in
+debian) release=$LINUX_73_RELEASE ;;
+debian-rt) release=$abi-rt-amd64 ;;
+*) die "usage: scripts/debian-kernel.sh kdir|build|lab-args [debian|debian-rt]" ;;
+esac
 version=$LINUX_73_VERSION
 
 # The modules the VM suite and the labs need, beyond what the image has built
@@ -47,7 +52,7 @@ GUEST_MODULES=(
 action=${1:-}
 case "$action" in
 kdir | build | lab-args) ;;
-*) die "usage: scripts/debian-kernel.sh kdir|build|lab-args" ;;
+*) die "usage: scripts/debian-kernel.sh kdir|build|lab-args [debian|debian-rt]" ;;
 esac
 
 tree_packages=("linux-headers-$release" "linux-headers-$abi-common" "linux-kbuild-$abi" linux-source-7.3)

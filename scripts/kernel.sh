@@ -14,7 +14,8 @@
 #                     (lab-7.3, debug-7.3...);
 #   debian            Debian 13's own linux-image-7.3.4+deb13-amd64, unmodified, with
 #                     the Rust metadata its headers lack rebuilt in a Debian 13 root
-#                     by the compilers that built it (scripts/debian-kernel.sh).
+#                     by the compilers that built it (scripts/debian-kernel.sh);
+#   debian-rt         the same for its PREEMPT_RT flavour, linux-image-7.3.4+deb13-rt-amd64.
 # Versions are pinned in scripts/versions.sh.
 #
 # The cache entry is keyed by the source, the fragments, RECIPE below and the
@@ -44,9 +45,9 @@ kdir | build | lab-args) ;;
 *) die "usage: scripts/kernel.sh kdir|build|lab-args [KERNEL]" ;;
 esac
 
-if [ "$variant" = debian ]; then
-	exec "$here/debian-kernel.sh" "$action"
-fi
+case "$variant" in
+debian | debian-rt) exec "$here/debian-kernel.sh" "$action" "$variant" ;;
+esac
 
 # NAME-7.3: the NAME configuration from linux-source-7.3 (fetched on build).
 base=$variant

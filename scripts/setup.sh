@@ -7,8 +7,9 @@
 #
 # Usage: scripts/setup.sh [--check] [--kernel KERNEL] [--rehearse]
 #   --check     install nothing; exit 1 and print what is missing.
-#   --kernel K  also what KERNEL=K needs (debian: mmdebstrap for its Debian 13
-#               build root; every Debian 13 pin must still be served).
+#   --kernel K  also what KERNEL=K needs (debian, debian-rt: mmdebstrap for
+#               their Debian 13 build root; every Debian 13 pin must still be
+#               served).
 #   --rehearse  also what `make rehearse` needs (mmdebstrap).
 set -euo pipefail
 
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ "$kernel" != debian ] || extra+=(mmdebstrap debian-archive-keyring)
+case "$kernel" in debian | debian-rt) extra+=(mmdebstrap debian-archive-keyring) ;; esac
 
 # Debian packages: the kernel source, the LLVM toolchain the kernel's Rust
 # support is built with, the kernel's build tools, what the lab VM runs
@@ -129,13 +130,15 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (p
 # Debian 13's packages (KERNEL=lab-7.3 and debian) come through a private apt
 # configuration in the cache: check that every pin is still served.
 case "$kernel" in
-*-7.3 | debian)
+*-7.3 | debian | debian-rt)
 	# shellcheck source=scripts/debian13.sh
 	. "$here/debian13.sh"
 	pins=("linux-source-7.3=$LINUX_73_VERSION")
-	if [ "$kernel" = debian ]; then
-		for p in "linux-binary-$LINUX_73_RELEASE" "linux-modules-$LINUX_73_RELEASE" \
-			"linux-headers-$LINUX_73_RELEASE" "linux-headers-$LINUX_73_ABI-common" "linux-kbuild-$LINUX_73_ABI"; do
+	if [ "$kernel" = debian ] || [ "$kernel" = debian-rt ]; then
+		release=$LINUX_73_RELEASE
+		[ "$kernel" = debian ] || release=$LINUX_73_ABI-rt-amd64
+		for p in "linux-binary-$release" "linux-modules-$release" \
+			"linux-headers-$release" "linux-headers-$LINUX_73_ABI-common" "linux-kbuild-$LINUX_73_ABI"; do
 			pins+=("$p=$LINUX_73_VERSION")
 		done
 		mapfile -t -O "${#pins[@]}" pins < <(trixie_packages | tr ',' '\n' | grep -F =)

@@ -19,6 +19,15 @@
 //!   per-CPU areas;
 //! - the clock and the RCU grace period, below.
 //!
+//! No code here assumes that bottom halves are disabled or that the caller
+//! stays on one CPU: on `PREEMPT_RT` (Debian's `rt-amd64` kernel,
+//! `KERNEL=debian-rt` in the lab) the packet path runs in preemptible
+//! softirq threads. The per-CPU storage hands out slots that stay valid
+//! whichever CPU ends up using them, the counters in them are atomic
+//! read-modify-writes, every other shared value is an atomic, and the one
+//! lock-free publication (the filter lists) relies on RCU grace periods,
+//! which on RT wait for preempted readers too.
+//!
 //! Every kernel nsfilter supports (6.12 LTS and 7.x) is reached through the
 //! same code here: what differs between their `kernel` crates (the clock
 //! type, `pr_*!`'s formatting trait, `module!`'s keys) is avoided by calling

@@ -45,8 +45,17 @@ pub(crate) trait NetHook: 'static {
 
     /// Looks at one packet entering the namespace whose state is `state`.
     ///
-    /// Runs in softirq context for every packet: it must not sleep. The packet
-    /// is always accepted; nsfilter observes and never changes a verdict.
+    /// Runs for every packet inside `nf_hook()`'s RCU read-side critical
+    /// section: it must not sleep. That is softirq context on most kernels;
+    /// on `PREEMPT_RT` softirqs run in per-CPU threads that can be preempted
+    /// (RCU there is preemptible, and the grace periods this module waits
+    /// for still wait for a preempted reader), and after a queueing hook
+    /// `nf_reinject()` runs it in process context with bottom halves
+    /// enabled. So it may be interrupted by itself on the same CPU and, on
+    /// RT, migrate between two instructions: nothing in it may rely on
+    /// staying on one CPU or on running alone on it (see `percpu.rs` and
+    /// `counters.rs`). The packet is always accepted; nsfilter observes and
+    /// never changes a verdict.
     fn packet(state: &Self::NetState, packet: &Packet<'_>);
 
     /// Writes the text of `/proc/net/nsfilter` for the namespace `net`.

@@ -70,7 +70,8 @@ impl Level {
 /// Writes `nsfilter: ` and `args` as one line of the kernel log at `level`.
 ///
 /// Formats straight into the log buffer: nothing is allocated. May be called
-/// in any context, the packet path's softirq included.
+/// in any context, the packet path's softirq included (on `PREEMPT_RT` too,
+/// where printk hands the consoles to their own threads).
 pub(crate) fn print(level: Level, args: fmt::Arguments<'_>) {
     // SAFETY: The format string is a static NUL-terminated string with one
     // conversion, `%pA`, whose argument is a pointer to `fmt::Arguments`:

@@ -25,6 +25,8 @@ pub(super) struct Scale {
     pub(super) death_rounds: usize,
     /// Seconds that a crowd of namespaces floods the host-wide budget.
     pub(super) budget_secs: u32,
+    /// The sizes of the crowds of unprivileged namespaces that flood it.
+    pub(super) unprivileged_crowds: &'static [usize],
 }
 
 /// `make test`: well inside CI's time.
@@ -37,6 +39,7 @@ pub(super) const QUICK: Scale = Scale {
     logformat_packets: 20_000,
     death_rounds: 10,
     budget_secs: 5,
+    unprivileged_crowds: &[40],
 };
 
 /// `make stress`: the full sizes.
@@ -49,6 +52,7 @@ pub(super) const STRESS: Scale = Scale {
     logformat_packets: 100_000,
     death_rounds: 50,
     budget_secs: 30,
+    unprivileged_crowds: &[1, 10, 40],
 };
 
 /// The state a test runs with: the kernel log since the test began.
