@@ -106,6 +106,18 @@ impl NetHook for Logger {
     fn show(state: &Self::NetState, net: &Net, out: &mut dyn Write) -> fmt::Result {
         state.counters.show(net.inode(), out)
     }
+
+    fn loaded() {
+        sys::print(
+            Level::Info,
+            format_args!("loaded: logging PRE_ROUTING in every network namespace"),
+        );
+    }
+
+    fn unloaded() {
+        // Every namespace is unhooked by now: this is the last line.
+        sys::print(Level::Info, format_args!("unloaded"));
+    }
 }
 
 /// The module parameters, backed by [`SETTINGS`].

@@ -23,33 +23,13 @@ mod sys;
 
 sys::module_params!(hook::Parameters);
 
+/// The module: nsfilter's hook, registered in every namespace while it is
+/// loaded (see [`sys::Registration`], which also says why it cannot leak).
+type NsFilter = sys::Registration<hook::Logger>;
+
 module! {
     type: NsFilter,
     name: "nsfilter",
     description: "Logs every packet entering any network namespace",
     license: "GPL",
-}
-
-/// The loaded module: the hook, registered in every namespace while it lives.
-struct NsFilter {
-    hooks: Option<sys::Registration<hook::Logger>>,
-}
-
-impl kernel::Module for NsFilter {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        let hooks = sys::Registration::register()?;
-        sys::print(
-            sys::Level::Info,
-            format_args!("loaded: logging PRE_ROUTING in every network namespace"),
-        );
-        Ok(Self { hooks: Some(hooks) })
-    }
-}
-
-impl Drop for NsFilter {
-    fn drop(&mut self) {
-        // Unhook every namespace first, so this is the last line nsfilter logs.
-        drop(self.hooks.take());
-        sys::print(sys::Level::Info, format_args!("unloaded"));
-    }
 }

@@ -60,6 +60,13 @@ pub(crate) trait NetHook: 'static {
 
     /// Writes the text of `/proc/net/nsfilter` for the namespace `net`.
     fn show(state: &Self::NetState, net: &Net, out: &mut dyn Write) -> fmt::Result;
+
+    /// Called once the hook is registered in every namespace, at load.
+    fn loaded() {}
+
+    /// Called at unload once no hook call is left running and every
+    /// namespace's state is dropped: the last thing the module does.
+    fn unloaded() {}
 }
 
 /// The name of the per-namespace file in `/proc/net`.
@@ -118,7 +125,18 @@ fn pernet_ops() -> *mut bindings::pernet_operations {
     PERNET_OPS.get().cast()
 }
 
-/// nsfilter's hook, registered in every network namespace while this lives.
+/// nsfilter's hook, registered in every network namespace while this lives:
+/// the module itself (`module!`'s type is a `Registration`).
+///
+/// # Why it cannot be leaked
+///
+/// A `Registration` that was never dropped would leave the kernel calling
+/// hooks in freed module memory after `rmmod`, and `mem::forget` is safe
+/// Rust. So no code outside this file can make one: the only constructor is
+/// private, and the only caller is [`kernel::Module::init`] below, which
+/// hands the value straight to `module!`. The macro keeps it in the
+/// module's own storage and drops it in the module's exit function, before
+/// the module's memory is freed; a second one is refused (`EBUSY`).
 ///
 /// # Invariants
 ///
@@ -127,12 +145,20 @@ pub(crate) struct Registration<T: NetHook> {
     _hook: PhantomData<T>,
 }
 
+impl<T: NetHook + Send + Sync> kernel::Module for Registration<T> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let this = Self::register()?;
+        T::loaded();
+        Ok(this)
+    }
+}
+
 impl<T: NetHook> Registration<T> {
     /// Registers `T` in every current and future network namespace.
     ///
     /// Fails with `EBUSY` if a registration already exists, or with the error
     /// of the first namespace whose set-up failed (then none is left hooked).
-    pub(crate) fn register() -> Result<Self> {
+    fn register() -> Result<Self> {
         const {
             // `net_generic()` storage comes from `kzalloc()`, aligned to 8.
             assert!(core::mem::align_of::<PerNet<T>>() <= 8);
@@ -172,6 +198,7 @@ impl<T: NetHook> Drop for Registration<T> {
         // namespace, so no hook call is running when it returns.
         unsafe { bindings::unregister_pernet_subsys(pernet_ops()) };
         REGISTERED.store(false, Ordering::Release);
+        T::unloaded();
     }
 }
 
