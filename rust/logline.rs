@@ -57,21 +57,83 @@ pub(crate) struct LogLine<'a, P: ?Sized> {
     pub(crate) dialect: Dialect,
 }
 
+/// The most characters of a line's text, after its log level: what the
+/// kernel's `LOG` keeps. Its `nf_log_buf` holds `S_SIZE - 1` = 1018
+/// characters (net/netfilter/nf_log.c, 6.12 and 7.3 alike), the log level
+/// (`KERN_SOH` and a digit) among them, and it stops at the first character
+/// that does not fit, in the middle of a field if need be. printk alone
+/// would cut nsfilter's record later, at 1023 characters
+/// (`PRINTKRB_RECORD_MAX`), so nsfilter cuts its lines where `LOG` does: a
+/// line of nsfilter's is what `LOG` prints for the packet with the prefix
+/// `nsfilter: NETNS=<inode> `, however long.
+pub(crate) const LOG_TEXT_MAX: usize = 1016;
+
+/// What `sys::print` writes before a line: it counts towards
+/// [`LOG_TEXT_MAX`].
+pub(crate) const PRINT_PREFIX: &str = "nsfilter: ";
+
 impl<P: Frame + ?Sized> Display for LogLine<'_, P> {
+    /// The line, cut after `LOG_TEXT_MAX - PRINT_PREFIX.len()` characters as
+    /// `LOG` cuts its own (see [`LOG_TEXT_MAX`]).
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let mut out = Capped {
+            out: f,
+            left: LOG_TEXT_MAX - PRINT_PREFIX.len(),
+        };
+        write!(out, "{}", self.uncut())
+    }
+}
+
+/// A writer that passes on its first `left` bytes and drops the rest.
+struct Capped<'a, 'b> {
+    out: &'a mut Formatter<'b>,
+    left: usize,
+}
+
+impl Write for Capped<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.left == 0 {
+            return Ok(());
+        }
+        // The line is ASCII (names are escaped), so any byte is a boundary;
+        // the check keeps the cut on one whatever comes.
+        let mut take = s.len().min(self.left);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.left -= take;
+        // Always `Some` (a boundary, at most the length): `get` rather
+        // than indexing, so no panic path is compiled in.
+        self.out.write_str(s.get(..take).unwrap_or(""))
+    }
+}
+
+impl<'a, P: Frame + ?Sized> LogLine<'a, P> {
+    /// The whole line, not cut (for the host tests).
+    pub(crate) fn uncut(&'a self) -> Uncut<'a, P> {
+        Uncut(self)
+    }
+}
+
+/// A [`LogLine`] without [`LOG_TEXT_MAX`].
+pub(crate) struct Uncut<'a, P: Frame + ?Sized>(&'a LogLine<'a, P>);
+
+impl<P: Frame + ?Sized> Display for Uncut<'_, P> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let line = self.0;
         // `nf_log_dump_packet_common()`: at PRE_ROUTING there is no output
         // device. (`PHYSIN=`/`PHYSOUT=` come only with br_netfilter.)
-        write!(f, "NETNS={} IN={} OUT= ", self.netns, Escaped(self.in_dev))?;
+        write!(f, "NETNS={} IN={} OUT= ", line.netns, Escaped(line.in_dev))?;
         let p = Dumper {
-            p: self.packet,
-            d: self.dialect,
+            p: line.packet,
+            d: line.dialect,
             // CAST: `skb->len` is an `unsigned int`.
-            len: self.packet.len() as u32,
+            len: line.packet.len() as u32,
         };
-        if let Some(link) = self.packet.link() {
+        if let Some(link) = line.packet.link() {
             p.mac_header(f, &link)?;
         }
-        match self.family {
+        match line.family {
             Family::Ipv4 => p.ipv4(f, 0),
             Family::Ipv6 => p.ipv6(f, 0, true),
         }

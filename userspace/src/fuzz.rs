@@ -166,13 +166,14 @@ pub fn frame(rng: &mut Rng, dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
 }
 
 /// The kinds of packet [`logformat_frame`] makes.
-pub const LOGFORMAT_KINDS: [&str; 9] = [
+pub const LOGFORMAT_KINDS: [&str; 10] = [
     "ipv4",
     "ipv4-options",
     "ipv4-fragment",
     "icmp-error",
     "ipv6",
     "ipv6-ext-chain",
+    "ipv6-long-chain",
     "icmpv6-error",
     "truncated",
     "mutated",
@@ -270,6 +271,10 @@ fn icmp_error(rng: &mut Rng) -> Vec<u8> {
 
 /// An IPv6 packet: random traffic class and flow label, a chain of
 /// extension headers (hop-by-hop first if any), any transport.
+/// A chain of at least this many IPv6 extension headers is all fragment
+/// headers (see [`ipv6_packet`]).
+const LONG_CHAIN: usize = 40;
+
 fn ipv6_packet(rng: &mut Rng, chain: usize, icmp_error: bool) -> Vec<u8> {
     let mut proto = [6, 17, 136, 132, 58, 59, 50, 4, 58][rng.below(9)];
     let mut payload = transport_random(rng, proto, 58);
@@ -287,8 +292,12 @@ fn ipv6_packet(rng: &mut Rng, chain: usize, icmp_error: bool) -> Vec<u8> {
     }
     let mut next = proto;
     for i in (0..chain).rev() {
-        // Hop-by-hop options may only come first.
-        let kind = if i == 0 && rng.below(3) == 0 {
+        // Hop-by-hop options may only come first. A long chain is of
+        // fragment headers, each of which the line shows (`FRAG:`): lines
+        // longer than the kernel's log buffer for them.
+        let kind = if chain >= LONG_CHAIN {
+            44
+        } else if i == 0 && rng.below(3) == 0 {
             0
         } else {
             [43, 60, 44, 51, 44, 60][rng.below(6)]
@@ -371,9 +380,13 @@ pub fn logformat_frame(rng: &mut Rng, dst: [u8; 6], src: [u8; 6]) -> (&'static s
         }
         4 => ("icmp-error", 0x0800, icmp_error(rng)),
         5 => ("ipv6", 0x86dd, ipv6_packet(rng, 0, false)),
-        6 | 7 => {
+        6 => {
             let chain = 1 + rng.below(4);
             ("ipv6-ext-chain", 0x86dd, ipv6_packet(rng, chain, false))
+        }
+        7 => {
+            let chain = LONG_CHAIN + rng.below(30);
+            ("ipv6-long-chain", 0x86dd, ipv6_packet(rng, chain, false))
         }
         _ => {
             let chain = rng.below(2);

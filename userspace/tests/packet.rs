@@ -593,3 +593,44 @@ fn random_and_mutated_packets_never_panic_and_read_nothing_past_the_end() {
         );
     }
 }
+
+/// A line longer than the kernel's `LOG` buffer (an IPv6 packet behind 60
+/// fragment headers, each shown as `FRAG:0 ID:...`) is cut where `LOG` cuts
+/// its own: with `nsfilter: ` before it, `LOG_TEXT_MAX` characters in all,
+/// the start of the whole line; a short line is not touched.
+#[test]
+fn long_lines_are_cut_where_log_cuts_them() {
+    use logline::{LOG_TEXT_MAX, PRINT_PREFIX};
+    let mut rest = ports(1, 2, 8);
+    let mut next = 17;
+    for i in 0..60u32 {
+        let mut f = vec![next, 0, 0, 0];
+        f.extend_from_slice(&(0x1000_0000 + i).to_be_bytes());
+        f.extend_from_slice(&rest);
+        rest = f;
+        next = 44;
+    }
+    let p = ipv6(next, &rest);
+    let pkt = Pkt::ether(&p, &mac(Family::Ipv6));
+    let line = LogLine {
+        netns: 4026532117,
+        in_dev: b"v0",
+        family: Family::Ipv6,
+        packet: &pkt,
+        dialect: V6_12,
+    };
+    let (cut, whole) = (line.to_string(), line.uncut().to_string());
+    assert!(whole.len() > 1300, "{}", whole.len());
+    assert_eq!(PRINT_PREFIX.len() + cut.len(), LOG_TEXT_MAX);
+    assert!(whole.starts_with(&cut));
+    let short = ipv6(17, &ports(1, 2, 8));
+    let pkt = Pkt::ether(&short, &mac(Family::Ipv6));
+    let line = LogLine {
+        netns: 4026532117,
+        in_dev: b"v0",
+        family: Family::Ipv6,
+        packet: &pkt,
+        dialect: V6_12,
+    };
+    assert_eq!(line.to_string(), line.uncut().to_string());
+}

@@ -3,7 +3,7 @@
 //!
 //! In every namespace the test uses, an nft chain hooks PRE_ROUTING at the
 //! priority right after nsfilter's (`NF_IP_PRI_FIRST + 1`) and logs every
-//! packet with the prefix `nsfilter-oracle <inode>: `. Both hooks print
+//! packet with the prefix `nsfilter-oracle <inode> `. Both hooks print
 //! their line in the same softirq, nsfilter's first, so once a namespace has
 //! as many of one as of the other no packet is between the two: then the
 //! lines of each namespace must be equal as multisets, the text after
@@ -21,7 +21,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::time::Duration;
 
-/// The kernel's prefix, before the namespace's inode and `: `.
+/// The kernel's prefix, before the namespace's inode and a space: as long
+/// as nsfilter's `nsfilter: NETNS=<inode> `, so that a line too long for
+/// `LOG`'s buffer is cut at the same character in both (see
+/// `rust/logline.rs`, `LOG_TEXT_MAX`) and compares equal.
 const ORACLE: &str = "nsfilter-oracle ";
 /// nsfilter's packet lines start so.
 const OURS: &str = "nsfilter: NETNS=";
@@ -29,7 +32,7 @@ const OURS: &str = "nsfilter: NETNS=";
 const RULESET: &str = "table inet nsfilter_oracle {\n\
     chain pre {\n\
         type filter hook prerouting priority -2147483647; policy accept;\n\
-        log prefix \"nsfilter-oracle @INODE@: \"\n\
+        log prefix \"nsfilter-oracle @INODE@ \"\n\
     }\n\
 }\n";
 /// Frames injected between two drains: well under the kernel log buffer
@@ -98,7 +101,7 @@ fn split(line: &str) -> Option<(bool, u64, &str)> {
         return Some((true, ns.parse().ok()?, text));
     }
     let rest = line.strip_prefix(ORACLE)?;
-    let (ns, text) = rest.split_once(": ")?;
+    let (ns, text) = rest.split_once(' ')?;
     Some((false, ns.parse().ok()?, text))
 }
 
