@@ -22,6 +22,18 @@
 //! extension header chains are walked to their end: the walk is bounded by
 //! the packet's length (each header is at least 8 bytes), not by a count, as
 //! in the kernel's own IPv6 input, which has no limit either.
+//!
+//! A packet is malformed exactly when its log line reports a header cut
+//! short: when the line has `TRUNCATED` or `INCOMPLETE [n bytes]` (the bare
+//! `INCOMPLETE` after an IPv6 `FRAG:` is the fragment header's M flag, more
+//! fragments to come, not a cut). The parser decides it without writing the
+//! line: `ipv4_line_cut()` and `ipv6_line_cut()` make the reads that
+//! `logline` makes, at the same offsets and with the same bounds (the
+//! packet's end, whatever its length fields say), and nothing else. A header
+//! that contradicts itself or the packet (an IPv4 header length under 20
+//! bytes, a length field beyond the received bytes) is not malformed unless
+//! its line reports a cut; the kernel drops such packets before
+//! `PRE_ROUTING` anyway, in `ip_rcv_core()` and `ipv6_rcv()`.
 
 /// Read access to the bytes of a packet, from its network header on.
 pub(crate) trait Bytes {
@@ -135,24 +147,34 @@ pub(crate) enum Family {
 /// allocation. (The log line reads the packet itself: see `logline`.)
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Summary {
-    /// The fixed network header is cut short.
+    /// The fixed network header is cut short (the line says `TRUNCATED`).
     Truncated,
-    /// An IPv4 packet, and what follows its header.
-    Ipv4(Payload),
-    /// An IPv6 packet, and what follows its header chain.
-    Ipv6(Payload),
+    /// An IPv4 packet.
+    Ipv4 {
+        /// What follows its header.
+        payload: Payload,
+        /// Whether its log line reports a header cut short.
+        cut: bool,
+    },
+    /// An IPv6 packet.
+    Ipv6 {
+        /// What follows its header chain.
+        payload: Payload,
+        /// Whether its log line reports a header cut short.
+        cut: bool,
+    },
 }
 
 impl Summary {
     /// Whether the packet is IPv4 (false for IPv6 and for an unreadable header).
     pub(crate) fn is_ipv4(&self) -> bool {
-        matches!(self, Summary::Ipv4(_))
+        matches!(self, Summary::Ipv4 { .. })
     }
 
     fn payload(&self) -> Option<&Payload> {
         match self {
             Summary::Truncated => None,
-            Summary::Ipv4(payload) | Summary::Ipv6(payload) => Some(payload),
+            Summary::Ipv4 { payload, .. } | Summary::Ipv6 { payload, .. } => Some(payload),
         }
     }
 
@@ -168,17 +190,19 @@ impl Summary {
     /// first four bytes of its transport header).
     pub(crate) fn ports(&self) -> Option<(u16, u16)> {
         match self.payload() {
-            Some(Payload::Transport(_, Transport::Ports { src, dst, .. })) => Some((*src, *dst)),
+            Some(Payload::Transport(_, Transport::Ports { src, dst })) => Some((*src, *dst)),
             _ => None,
         }
     }
 
-    /// Whether any header was cut short or inconsistent.
+    /// Whether the packet's log line reports a header cut short: whether it
+    /// has `TRUNCATED` or `INCOMPLETE [n bytes]` (see the module's
+    /// documentation).
     pub(crate) fn is_malformed(&self) -> bool {
-        !matches!(
-            self.payload(),
-            Some(Payload::Transport(_, t)) if t.is_complete()
-        )
+        match self {
+            Summary::Truncated => true,
+            Summary::Ipv4 { cut, .. } | Summary::Ipv6 { cut, .. } => *cut,
+        }
     }
 }
 
@@ -200,33 +224,18 @@ pub(crate) enum Payload {
 pub(crate) enum Transport {
     /// A fragment other than the first: it carries no transport header.
     Fragment,
-    /// The header is cut short.
+    /// TCP, UDP, UDP-Lite or SCTP whose ports are cut short.
     Incomplete,
-    /// TCP, UDP, UDP-Lite or SCTP ports.
+    /// TCP, UDP, UDP-Lite or SCTP ports: the header's first four bytes,
+    /// whether or not the rest of it is there.
     Ports {
         /// Source port.
         src: u16,
         /// Destination port.
         dst: u16,
-        /// Whether the whole fixed header is there, not only the ports.
-        complete: bool,
     },
     /// ICMP, ICMPv6, or a protocol whose header nsfilter does not read.
     Other,
-}
-
-impl Transport {
-    /// Whether nothing of the header was cut short.
-    fn is_complete(&self) -> bool {
-        !matches!(
-            self,
-            Transport::Incomplete
-                | Transport::Ports {
-                    complete: false,
-                    ..
-                }
-        )
-    }
 }
 
 /// Parses the packet in `bytes`, whose network header is of `family`.
@@ -249,31 +258,42 @@ fn parse_ipv4(bytes: &(impl Bytes + ?Sized)) -> Summary {
         0 if bytes.gso_tcp() => bytes.len(),
         len => len,
     };
-    if h[0] >> 4 != 4 || header_len < 20 || end < header_len || end > bytes.len() {
-        return Summary::Ipv4(Payload::Invalid);
+    let payload = if h[0] >> 4 != 4 || header_len < 20 || end < header_len || end > bytes.len() {
+        Payload::Invalid
+    } else if frag != 0 {
+        Payload::Transport(h[9], Transport::Fragment)
+    } else {
+        ipv4_payload(bytes, h[9], header_len, end)
+    };
+    Summary::Ipv4 {
+        payload,
+        cut: ipv4_line_cut(bytes, 0, &h),
     }
-    let protocol = h[9];
-    if frag != 0 {
-        return Summary::Ipv4(Payload::Transport(protocol, Transport::Fragment));
-    }
+}
+
+/// What follows an IPv4 header of `header_len` bytes whose protocol is
+/// `protocol`, in a packet whose own length ends at `end`.
+fn ipv4_payload(
+    bytes: &(impl Bytes + ?Sized),
+    mut protocol: u8,
+    header_len: usize,
+    end: usize,
+) -> Payload {
     // Through AH to what it protects, as for IPv6. Each header is at least
     // 8 bytes ((length + 2) * 4 with length >= 0 is 8 or more), so the walk
     // ends within the packet.
-    let (mut protocol, mut offset) = (protocol, header_len);
+    let mut offset = header_len;
     while protocol == proto::AH {
         let Some(e) = read::<2>(bytes, offset).filter(|_| offset + 2 <= end) else {
-            return Summary::Ipv4(Payload::Truncated);
+            return Payload::Truncated;
         };
         protocol = e[0];
         offset += (usize::from(e[1]) + 2) * 4;
         if offset > end {
-            return Summary::Ipv4(Payload::Truncated);
+            return Payload::Truncated;
         }
     }
-    Summary::Ipv4(Payload::Transport(
-        protocol,
-        transport(protocol, proto::ICMP, bytes, offset, end),
-    ))
+    Payload::Transport(protocol, transport(protocol, bytes, offset, end))
 }
 
 fn parse_ipv6(bytes: &(impl Bytes + ?Sized)) -> Summary {
@@ -287,10 +307,15 @@ fn parse_ipv6(bytes: &(impl Bytes + ?Sized)) -> Summary {
         0 if bytes.gso_tcp() || h[6] == proto::HOPOPTS => bytes.len(),
         len => len + 40,
     };
-    if h[0] >> 4 != 6 || end > bytes.len() {
-        return Summary::Ipv6(Payload::Invalid);
+    let payload = if h[0] >> 4 != 6 || end > bytes.len() {
+        Payload::Invalid
+    } else {
+        ipv6_payload(bytes, h[6], end)
+    };
+    Summary::Ipv6 {
+        payload,
+        cut: ipv6_line_cut(bytes, 0, h[6], true),
     }
-    Summary::Ipv6(ipv6_payload(bytes, h[6], end))
 }
 
 /// Walks the IPv6 extension header chain from `next` to the transport
@@ -323,10 +348,7 @@ fn ipv6_payload(bytes: &(impl Bytes + ?Sized), mut next: u8, end: usize) -> Payl
                 next = f[0];
                 8
             }
-            _ => {
-                let transport = transport(next, proto::ICMPV6, bytes, offset, end);
-                return Payload::Transport(next, transport);
-            }
+            _ => return Payload::Transport(next, transport(next, bytes, offset, end)),
         };
         offset += header_len;
         if offset > end {
@@ -335,33 +357,139 @@ fn ipv6_payload(bytes: &(impl Bytes + ?Sized), mut next: u8, end: usize) -> Payl
     }
 }
 
-/// Reads the transport header of `protocol` at `offset`; the packet's own
-/// length ends at `end`. `icmp` is the family's ICMP protocol number.
-fn transport(
-    protocol: u8,
-    icmp: u8,
-    bytes: &(impl Bytes + ?Sized),
-    offset: usize,
-    end: usize,
-) -> Transport {
-    let available = end.saturating_sub(offset);
-    // Whether the header's first `n` bytes are there.
-    let has = |n: usize| available >= n && offset.checked_add(n).is_some_and(|e| e <= bytes.len());
-    // The ports (the first four bytes), and whether the whole fixed header
-    // of `n` bytes is there too.
-    let ports = |n: usize| match read::<4>(bytes, offset).filter(|_| available >= 4) {
-        Some(h) => Transport::Ports {
-            src: be16(&h, 0),
-            dst: be16(&h, 2),
-            complete: has(n),
-        },
-        None => Transport::Incomplete,
-    };
+/// Reads the ports of `protocol` at `offset`; the packet's own length ends
+/// at `end`.
+fn transport(protocol: u8, bytes: &(impl Bytes + ?Sized), offset: usize, end: usize) -> Transport {
     match protocol {
-        proto::TCP => ports(20),
-        proto::UDP | proto::UDPLITE => ports(8),
-        proto::SCTP => ports(12),
-        p if p == icmp && !has(8) => Transport::Incomplete,
+        proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP => {
+            match read::<4>(bytes, offset).filter(|_| end.saturating_sub(offset) >= 4) {
+                Some(h) => Transport::Ports {
+                    src: be16(&h, 0),
+                    dst: be16(&h, 2),
+                },
+                None => Transport::Incomplete,
+            }
+        }
         _ => Transport::Other,
+    }
+}
+
+/// Whether the packet has `n` bytes at `offset`: whether a read of them
+/// ([`Bytes::get`]) succeeds.
+fn fits(bytes: &(impl Bytes + ?Sized), offset: usize, n: usize) -> bool {
+    offset.checked_add(n).is_some_and(|e| e <= bytes.len())
+}
+
+/// Whether the log line of the IPv4 header `h`, at `at`, reports a header
+/// cut short: `dump_ipv4_packet()` in `logline`, with its reads and
+/// without its text. `at` is 0 for the packet, else that of the packet
+/// inside an ICMP error. The reads go to the packet's end, whatever the
+/// header's length fields say, as the line's do.
+fn ipv4_line_cut(bytes: &(impl Bytes + ?Sized), at: usize, h: &[u8; 20]) -> bool {
+    // A later fragment: the line shows no transport header.
+    if be16(h, 6) & 0x1fff != 0 {
+        return false;
+    }
+    // The header length is not checked: under 20 bytes, the line reads
+    // the transport header inside the IPv4 one.
+    let th = at + usize::from(h[0] & 0x0f) * 4;
+    match h[9] {
+        proto::TCP => !fits(bytes, th, 20),
+        proto::UDP | proto::UDPLITE => !fits(bytes, th, 8),
+        proto::ICMP => icmp_line_cut(bytes, at, th),
+        // The SPI: AH's first 12 bytes, ESP's first 8.
+        proto::AH => !fits(bytes, th, 12),
+        proto::ESP => !fits(bytes, th, 8),
+        _ => false,
+    }
+}
+
+/// Whether the line reports a cut in the ICMP header at `th`, or in the
+/// packet inside it, of the IPv4 packet at `at`.
+fn icmp_line_cut(bytes: &(impl Bytes + ?Sized), at: usize, th: usize) -> bool {
+    let Some(ich) = read::<8>(bytes, th) else {
+        return true;
+    };
+    // `required_len[]`: what the type needs after the IPv4 header, which
+    // is more than the 8 bytes above for an error (the IPv4 header inside).
+    // Echoes (0 and 8) need 4, which those 8 bytes always cover.
+    let required = match ich[0] {
+        3 | 4 | 5 | 11 | 12 => 8 + 20,
+        13 | 14 => 20,
+        17 | 18 => 12,
+        _ => 0,
+    };
+    if bytes.len().saturating_sub(th) < required {
+        return true;
+    }
+    // An error in the packet shows the packet inside it (whose header is
+    // there: see `required`), but not one inside an error.
+    if at != 0 || !matches!(ich[0], 3 | 4 | 5 | 11) {
+        return false;
+    }
+    match read::<20>(bytes, th + 8) {
+        Some(inner) => ipv4_line_cut(bytes, th + 8, &inner),
+        None => true,
+    }
+}
+
+/// Whether the log line of the IPv6 header at `at`, whose next header is
+/// `next`, reports a header cut short: `dump_ipv6_packet()` in `logline`,
+/// with its reads and without its text. `outer` is false for the packet
+/// inside an ICMPv6 error. As the line's, the walk of the extension headers
+/// goes to the packet's end, whatever the payload length says; every header
+/// moves it on by at least 8 bytes, so it ends.
+fn ipv6_line_cut(bytes: &(impl Bytes + ?Sized), at: usize, next: u8, outer: bool) -> bool {
+    let mut fragment = false;
+    let mut offset = at + 40;
+    let mut next = next;
+    while matches!(
+        next,
+        proto::HOPOPTS | proto::ROUTING | proto::FRAGMENT | proto::ESP | proto::AH | proto::DSTOPTS
+    ) {
+        let Some(e) = read::<2>(bytes, offset) else {
+            return true;
+        };
+        let header_len = match next {
+            proto::FRAGMENT => {
+                let Some(f) = read::<8>(bytes, offset) else {
+                    return true;
+                };
+                fragment |= be16(&f, 2) & 0xfff8 != 0;
+                8
+            }
+            proto::AH => (usize::from(e[1]) + 2) * 4,
+            // ESP hides the rest, and options after a later fragment end
+            // the line.
+            proto::ESP => return false,
+            _ if fragment => return false,
+            _ => (usize::from(e[1]) + 1) * 8,
+        };
+        next = e[0];
+        offset = offset.saturating_add(header_len);
+    }
+    if fragment {
+        // A later fragment: the line shows no transport header.
+        return false;
+    }
+    match next {
+        proto::TCP => !fits(bytes, offset, 20),
+        proto::UDP | proto::UDPLITE => !fits(bytes, offset, 8),
+        proto::ICMPV6 => {
+            let Some(ic) = read::<8>(bytes, offset) else {
+                return true;
+            };
+            // An error in the packet shows the packet inside it (of which
+            // the line may show no more than `[TRUNCATED]`), but not one
+            // inside an error.
+            if !outer || !matches!(ic[0], 1..=4) {
+                return false;
+            }
+            match read::<40>(bytes, offset + 8) {
+                Some(inner) => ipv6_line_cut(bytes, offset + 8, inner[6], false),
+                None => true,
+            }
+        }
+        _ => false,
     }
 }

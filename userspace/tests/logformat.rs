@@ -10,7 +10,7 @@ mod logline;
 mod packet;
 
 use logline::{Dialect, LogLine};
-use packet::{Bytes, Family, Frame, Link};
+use packet::{parse, Bytes, Family, Frame, Link};
 
 include!("support/frames.rs");
 
@@ -79,6 +79,23 @@ fn the_kernels_own_lines_are_reproduced_byte_for_byte() {
     for r in &records {
         assert_eq!(ours(r), r.kernel, "packet {}", r.bytes.len());
     }
+}
+
+/// The `malformed` counter counts exactly the packets whose line, as the
+/// kernel's `LOG` printed it, reports a header cut short (`TRUNCATED` or
+/// `INCOMPLETE [n bytes]`): so the README's definition holds for the
+/// kernel's own lines, not only for the formatter's.
+#[test]
+fn malformed_is_what_the_kernels_line_reports() {
+    let records = fixture(LOGFORMAT_6_12);
+    let wrong: Vec<String> = records
+        .iter()
+        .filter(|r| parse(r.family, &r.bytes[..]).is_malformed() != reports_cut(&r.kernel))
+        .map(|r| format!("{:02x?}\n    {}", r.bytes, r.kernel))
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let cut = records.iter().filter(|r| reports_cut(&r.kernel)).count();
+    assert!(cut > 30 && records.len() - cut > 30, "{cut}");
 }
 
 /// The README's "one example per protocol" lines are lines the kernel

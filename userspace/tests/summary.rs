@@ -32,7 +32,8 @@ fn ports_header(src: u16, dst: u16, len: usize) -> Vec<u8> {
 
 /// What the counters and filters see of a packet, case by case along the
 /// parser's branches: the protocol (`None`: the network header could not be
-/// read), the ports, and whether it counts as malformed.
+/// read), the ports, and whether it counts as malformed (its log line
+/// reports a header cut short).
 #[test]
 fn summaries_follow_every_branch_of_the_parser() {
     let udp = ports_header(1000, 2000, 8);
@@ -76,6 +77,19 @@ fn summaries_follow_every_branch_of_the_parser() {
         chain9 = cat(&[&[next, 0, 0, 0, 0, 0, 0, 0], &chain9]);
         next = 60;
     }
+    // IPv4 AH alone (its length field says 12 bytes, and nothing follows),
+    // 4 bytes of ESP, and an ICMP destination unreachable of 8 bytes.
+    let mut v4_ah_alone = ipv4_proto(51);
+    v4_ah_alone.truncate(20);
+    v4_ah_alone.extend_from_slice(&ah);
+    v4_ah_alone[2..4].copy_from_slice(&32u16.to_be_bytes());
+    let mut v4_esp4 = ipv4_proto(50);
+    v4_esp4[2..4].copy_from_slice(&24u16.to_be_bytes());
+    v4_esp4.truncate(24);
+    let mut v4_icmp8 = ipv4_proto(1);
+    v4_icmp8[2..4].copy_from_slice(&28u16.to_be_bytes());
+    v4_icmp8[20] = 3;
+    v4_icmp8.truncate(28);
     let mut v6_not6 = ipv6_with(17, 8, &udp);
     v6_not6[0] = 0x50;
     type Case = (
@@ -119,6 +133,12 @@ fn summaries_follow_every_branch_of_the_parser() {
             None,
             false,
         ),
+        // Header fields that contradict the packet (the kernel drops such
+        // packets before `PRE_ROUTING`): the protocol and ports are read
+        // only within the length the header gives. They are not malformed:
+        // the line reads up to the packet's end, finds every header whole
+        // and reports no cut.
+        //
         // The fragment header lies beyond the payload length (bytes follow).
         (
             "v6 fragment header past the length",
@@ -126,7 +146,7 @@ fn summaries_follow_every_branch_of_the_parser() {
             ipv6_with(44, 4, &cat(&[&first_frag, &udp])),
             None,
             None,
-            true,
+            false,
         ),
         // The same for a later fragment: not a fragment, a cut header.
         (
@@ -135,7 +155,7 @@ fn summaries_follow_every_branch_of_the_parser() {
             ipv6_with(44, 4, &cat(&[&later_frag, &udp])),
             None,
             None,
-            true,
+            false,
         ),
         // The chain ends exactly at the payload length: an empty UDP header.
         (
@@ -144,7 +164,7 @@ fn summaries_follow_every_branch_of_the_parser() {
             ipv6_with(0, 8, &cat(&[&hop, &udp])),
             Some(17),
             None,
-            true,
+            false,
         ),
         // Payload length 0 with no hop-by-hop header and no GSO: 40 bytes.
         (
@@ -153,7 +173,7 @@ fn summaries_follow_every_branch_of_the_parser() {
             ipv6_with(17, 0, &udp),
             Some(17),
             None,
-            true,
+            false,
         ),
         (
             "v6 length past the packet",
@@ -161,9 +181,9 @@ fn summaries_follow_every_branch_of_the_parser() {
             ipv6_with(17, 100, &udp),
             None,
             None,
-            true,
+            false,
         ),
-        ("v6 version 5", Family::Ipv6, v6_not6, None, None, true),
+        ("v6 version 5", Family::Ipv6, v6_not6, None, None, false),
         (
             "v6 TCP behind 9 destination options",
             Family::Ipv6,
@@ -189,13 +209,49 @@ fn summaries_follow_every_branch_of_the_parser() {
             false,
         ),
         ("v4 AH cut short", Family::Ipv4, v4_ah_cut, None, None, true),
+        // The line names AH and shows its SPI, not what follows.
+        (
+            "v4 AH, nothing behind",
+            Family::Ipv4,
+            v4_ah_alone,
+            Some(6),
+            None,
+            false,
+        ),
+        (
+            "v4 ESP, 4 bytes",
+            Family::Ipv4,
+            v4_esp4,
+            Some(50),
+            None,
+            true,
+        ),
+        // `INCOMPLETE [8 bytes]`: an error needs the IPv4 header inside.
+        (
+            "v4 ICMP error of 8 bytes",
+            Family::Ipv4,
+            v4_icmp8,
+            Some(1),
+            None,
+            true,
+        ),
+        // `[TRUNCATED]`: the packet inside the error is cut.
+        (
+            "v6 ICMPv6 error, 10 bytes inside",
+            Family::Ipv6,
+            ipv6_with(58, 18, &cat(&[&[1, 0, 0, 0, 0, 0, 0, 0], &[0x60; 10]])),
+            Some(58),
+            None,
+            true,
+        ),
+        // As above, the length field contradicts the packet.
         (
             "v4 length 0, not GSO",
             Family::Ipv4,
             v4_len0,
             None,
             None,
-            true,
+            false,
         ),
         (
             "v4 header only",
@@ -203,7 +259,7 @@ fn summaries_follow_every_branch_of_the_parser() {
             v4_hdr_only,
             Some(17),
             None,
-            true,
+            false,
         ),
         (
             "v4 SCTP",

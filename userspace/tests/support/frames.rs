@@ -97,6 +97,20 @@ fn line(family: Family, bytes: &[u8]) -> String {
     format(family, &Pkt::ether(bytes, &mac(family)), V6_12)
 }
 
+/// The same line before it is cut to `LOG`'s length: all that its headers
+/// report, which is what `malformed` follows.
+fn uncut_line(family: Family, bytes: &[u8]) -> String {
+    let pkt = Pkt::ether(bytes, &mac(family));
+    let line = LogLine {
+        netns: 4026531840,
+        in_dev: b"veth1",
+        family,
+        packet: &pkt,
+        dialect: V6_12,
+    };
+    line.uncut().to_string()
+}
+
 const HEAD: &str = "NETNS=4026531840 IN=veth1 OUT= MAC=02:00:00:00:00:02:02:00:00:00:00:01:08:00";
 const HEAD6: &str = "NETNS=4026531840 IN=veth1 OUT= MAC=02:00:00:00:00:02:02:00:00:00:00:01:86:dd";
 
@@ -192,4 +206,14 @@ fn ah(next: u8, spi: u32) -> Vec<u8> {
     h.extend_from_slice(&spi.to_be_bytes());
     h.extend_from_slice(&[0, 0, 0, 1]);
     h
+}
+
+/// Whether a log line reports a header cut short: `TRUNCATED` (the IPv4 or
+/// IPv6 header, an IPv6 extension header, `FRAG:TRUNCATED`, `[TRUNCATED]` in
+/// an ICMPv6 error) or `INCOMPLETE [n bytes]` (a TCP, UDP, ICMP, ICMPv6, AH
+/// or ESP header, in the packet or inside an ICMP error). The bare
+/// `INCOMPLETE` after an IPv6 `FRAG:` is the fragment header's M flag (more
+/// fragments follow), not a cut header.
+fn reports_cut(line: &str) -> bool {
+    line.contains("TRUNCATED") || line.contains("INCOMPLETE [")
 }
