@@ -9,7 +9,7 @@ use crate::counters::{Counters, CpuCounters};
 use crate::logline::{Dialect, LogLine};
 use crate::packet;
 use crate::settings::{Param, SETTINGS};
-use crate::sys::{self, Level, Net, NetHook, Packet, Params};
+use crate::sys::{self, Level, Net, NetHook, Packet, Params, RcuReader};
 use core::fmt::{self, Write};
 use kernel::prelude::*;
 
@@ -51,7 +51,7 @@ impl NetHook for Logger {
         })
     }
 
-    fn packet(state: &Self::NetState, pkt: &Packet<'_>) {
+    fn packet(state: &Self::NetState, pkt: &Packet<'_>, rcu: &RcuReader) {
         let Some(family) = pkt.family() else {
             return;
         };
@@ -61,7 +61,7 @@ impl NetHook for Logger {
         let netns = pkt.net().inode();
         if !SETTINGS.enabled()
             || (state.in_userns && SETTINGS.skip_userns())
-            || !SETTINGS.wants(netns, &summary)
+            || !SETTINGS.wants(rcu, netns, &summary)
         {
             counters.filtered();
             return;

@@ -18,6 +18,7 @@ mod hook;
 mod logline;
 mod packet;
 mod ratelimit;
+mod rcu;
 mod settings;
 mod sys;
 

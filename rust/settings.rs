@@ -15,13 +15,16 @@
 //! RCU read-side critical section (the hook does, inside `nf_hook()`), so once
 //! the grace period has passed none can still be reading the old copy, and
 //! the next writer may overwrite it. A reader therefore sees one whole
-//! version of the lists, never a mix, and never spins. The lists are atomics
-//! all the same, so even a reader outside RCU could see a stale or mixed
-//! version but never cause undefined behaviour.
+//! version of the lists, never a mix, and never spins. A reader proves that
+//! it runs inside RCU by the [`ReadSide`] value it passes to
+//! [`Settings::wants`]. The lists are atomics all the same, so even a
+//! reader outside RCU could see a stale or mixed version but never cause
+//! undefined behaviour.
 
 use crate::budget::Limits;
 use crate::logline::Escaped;
 use crate::packet::{proto, Summary};
+use crate::rcu::ReadSide;
 use core::fmt::{self, Display, Formatter, Write};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
@@ -324,9 +327,10 @@ impl Settings {
     }
 
     /// Whether the filters let this packet, seen in namespace `netns`, be
-    /// logged (`enabled` aside). This runs for every packet, inside RCU: it
-    /// reads the published lists in place, copies nothing and never waits.
-    pub(crate) fn wants(&self, netns: u32, summary: &Summary) -> bool {
+    /// logged (`enabled` aside). This runs for every packet, inside RCU (the
+    /// caller's `_rcu` proves it): it reads the published lists in place,
+    /// copies nothing and never waits.
+    pub(crate) fn wants(&self, _rcu: &impl ReadSide, netns: u32, summary: &Summary) -> bool {
         let protocols = self.protocols.load(Ordering::Relaxed);
         if protocols != 0 && protocols & protocol_bit(summary) == 0 {
             return false;

@@ -43,7 +43,7 @@ mod writer;
 pub(crate) use net::{Net, Packet};
 pub(crate) use params::{module_params, Params};
 pub(crate) use percpu::PerCpu;
-pub(crate) use pernet::{NetHook, Registration};
+pub(crate) use pernet::{NetHook, RcuReader, Registration};
 pub(crate) use print::{print, Level};
 
 use crate::bindings;

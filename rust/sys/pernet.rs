@@ -43,7 +43,8 @@ pub(crate) trait NetHook: 'static {
     /// one created later, in process context.
     fn init_net(net: &Net) -> Result<Self::NetState>;
 
-    /// Looks at one packet entering the namespace whose state is `state`.
+    /// Looks at one packet entering the namespace whose state is `state`,
+    /// inside the RCU read-side critical section that `rcu` stands for.
     ///
     /// Runs for every packet inside `nf_hook()`'s RCU read-side critical
     /// section: it must not sleep. That is softirq context on most kernels;
@@ -56,7 +57,7 @@ pub(crate) trait NetHook: 'static {
     /// staying on one CPU or on running alone on it (see `percpu.rs` and
     /// `counters.rs`). The packet is always accepted; nsfilter observes and
     /// never changes a verdict.
-    fn packet(state: &Self::NetState, packet: &Packet<'_>);
+    fn packet(state: &Self::NetState, packet: &Packet<'_>, rcu: &RcuReader);
 
     /// Writes the text of `/proc/net/nsfilter` for the namespace `net`.
     fn show(state: &Self::NetState, net: &Net, out: &mut dyn Write) -> fmt::Result;
@@ -68,6 +69,22 @@ pub(crate) trait NetHook: 'static {
     /// namespace's state is dropped: the last thing the module does.
     fn unloaded() {}
 }
+
+/// Proof that the holder runs inside an RCU read-side critical section: one
+/// is made by the hook adapter for each hook call, and lent to the hook.
+///
+/// # Invariants
+///
+/// Made only inside an RCU read-side critical section (a hook call), and
+/// never outlives it: it is neither `Clone` nor made anywhere else, and the
+/// hook gets only a reference for the length of the call.
+pub(crate) struct RcuReader {
+    _private: (),
+}
+
+// SAFETY: By the type invariant, every `RcuReader` is made inside an RCU
+// read-side critical section, the hook call's, and does not outlive it.
+unsafe impl crate::rcu::ReadSide for RcuReader {}
 
 /// The name of the per-namespace file in `/proc/net`.
 const PROC_NAME: &CStr = c"nsfilter";
@@ -358,7 +375,11 @@ impl<T: NetHook> Adapter<T> {
         // SAFETY: Netfilter passes a valid `skb` and `state` for the call,
         // with `skb->data` at the network header at `NF_INET_PRE_ROUTING`.
         let packet = unsafe { Packet::from_raw(skb, state) };
-        T::packet(net_state, &packet);
+        // INVARIANT: A hook call runs inside `nf_hook()`'s
+        // `rcu_read_lock()` (net/netfilter/core.c; `nf_reinject()` takes it
+        // too), and the reader is dropped when the call returns.
+        let rcu = RcuReader { _private: () };
+        T::packet(net_state, &packet, &rcu);
         bindings::NF_ACCEPT
     }
 }

@@ -32,12 +32,16 @@ mod budget;
 mod counters;
 #[path = "../tests/support/host_cpus.rs"]
 mod host_cpus;
+#[path = "../tests/support/host_rcu.rs"]
+mod host_rcu;
 #[path = "../../rust/logline.rs"]
 mod logline;
 #[path = "../../rust/packet.rs"]
 mod packet;
 #[path = "../../rust/ratelimit.rs"]
 mod ratelimit;
+#[path = "../../rust/rcu.rs"]
+mod rcu;
 #[path = "../../rust/settings.rs"]
 mod settings;
 
@@ -187,7 +191,7 @@ fn packet_percpu(state: &PerCpuState, settings: &Settings, bytes: &[u8], now: im
     let counters = state.counters.local();
     let summary = parse(family, bytes);
     counters.seen(family, &summary);
-    if !settings.enabled() || !settings.wants(NETNS, &summary) {
+    if !settings.enabled() || !settings.wants(&host_rcu::Alone, NETNS, &summary) {
         counters.filtered();
         return;
     }
@@ -210,7 +214,7 @@ fn packet_percpu(state: &PerCpuState, settings: &Settings, bytes: &[u8], now: im
 /// gave two threads at the time; the designs are judged against it.
 fn packet_control(settings: &Settings, bytes: &[u8], now: impl Fn() -> u64) {
     let summary = parse(Family::Ipv4, bytes);
-    if !settings.enabled() || !settings.wants(NETNS, &summary) {
+    if !settings.enabled() || !settings.wants(&host_rcu::Alone, NETNS, &summary) {
         return;
     }
     black_box(now());
@@ -221,7 +225,7 @@ fn packet_shared(state: &SharedState, settings: &Settings, bytes: &[u8], now: im
     let family = Family::Ipv4;
     let summary = parse(family, bytes);
     state.counters.seen(family, &summary);
-    if !settings.enabled() || !settings.wants(NETNS, &summary) {
+    if !settings.enabled() || !settings.wants(&host_rcu::Alone, NETNS, &summary) {
         old_shared::bump(&state.counters.filtered);
         return;
     }

@@ -15,5 +15,7 @@ mod logline;
 mod packet;
 #[path = "../../rust/ratelimit.rs"]
 mod ratelimit;
+#[path = "../../rust/rcu.rs"]
+mod rcu;
 #[path = "../../rust/settings.rs"]
 mod settings;

@@ -9,18 +9,23 @@ mod budget;
 mod counters;
 #[path = "support/host_cpus.rs"]
 mod host_cpus;
+#[path = "support/host_rcu.rs"]
+mod host_rcu;
 #[path = "../../rust/logline.rs"]
 mod logline;
 #[path = "../../rust/packet.rs"]
 mod packet;
 #[path = "../../rust/ratelimit.rs"]
 mod ratelimit;
+#[path = "../../rust/rcu.rs"]
+mod rcu;
 #[path = "../../rust/settings.rs"]
 mod settings;
 
 use budget::{Budget, Limits, NetLimit, Reason, Scope, Verdict};
 use counters::{Counters, CpuCounters};
 use host_cpus::{set_cpu, HostCpus};
+use host_rcu::Alone;
 use packet::{parse, Family, Summary};
 use settings::{Param, Settings};
 
@@ -139,8 +144,8 @@ fn a_list_write_waits_for_readers_after_publishing() {
     let mut waited = false;
     s.set(Param::Ports, Some(b"53"), || {
         // By the grace period the new list is what readers see.
-        assert!(s.wants(1, &dns));
-        assert!(!s.wants(1, &summary(&udp4(40000, 80))));
+        assert!(s.wants(&Alone, 1, &dns));
+        assert!(!s.wants(&Alone, 1, &summary(&udp4(40000, 80))));
         waited = true;
     })
     .unwrap();
@@ -188,8 +193,8 @@ fn readers_see_whole_versions_of_a_list() {
             std::thread::spawn(move || {
                 let mut torn = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let inside = rcu.read().unwrap();
-                    if !s.wants(7, &probe) {
+                    let inside = host_rcu::Locked(rcu.read().unwrap());
+                    if !s.wants(&inside, 7, &probe) {
                         torn += 1;
                     }
                     drop(inside);
@@ -285,29 +290,34 @@ fn filters_select_packets() {
     icmp[9] = 1;
     let icmp = summary(&icmp);
     let truncated = summary(&[0x45; 10]);
-    assert!(s.wants(1, &dns) && s.wants(1, &truncated));
+    assert!(s.wants(&Alone, 1, &dns) && s.wants(&Alone, 1, &truncated));
 
     set(&s, Param::Ports, b"53").unwrap();
-    assert!(s.wants(1, &dns));
-    assert!(!s.wants(1, &other));
-    assert!(!s.wants(1, &icmp), "no ports: not matched by a port filter");
+    assert!(s.wants(&Alone, 1, &dns));
+    assert!(!s.wants(&Alone, 1, &other));
     assert!(
-        s.wants(1, &summary(&udp4(53, 9))),
+        !s.wants(&Alone, 1, &icmp),
+        "no ports: not matched by a port filter"
+    );
+    assert!(
+        s.wants(&Alone, 1, &summary(&udp4(53, 9))),
         "source port matches too"
     );
     set(&s, Param::Ports, b"").unwrap();
 
     set(&s, Param::Protocols, b"icmp").unwrap();
-    assert!(s.wants(1, &icmp) && !s.wants(1, &dns) && !s.wants(1, &truncated));
+    assert!(
+        s.wants(&Alone, 1, &icmp) && !s.wants(&Alone, 1, &dns) && !s.wants(&Alone, 1, &truncated)
+    );
     set(&s, Param::Protocols, b"other").unwrap();
     assert!(
-        s.wants(1, &truncated),
+        s.wants(&Alone, 1, &truncated),
         "unreadable protocol counts as other"
     );
     set(&s, Param::Protocols, b"").unwrap();
 
     set(&s, Param::Netns, b"7,9").unwrap();
-    assert!(s.wants(7, &dns) && s.wants(9, &dns) && !s.wants(8, &dns));
+    assert!(s.wants(&Alone, 7, &dns) && s.wants(&Alone, 9, &dns) && !s.wants(&Alone, 8, &dns));
 }
 
 #[test]
@@ -391,7 +401,7 @@ fn protocols_filter_names_every_protocol() {
             let s = Settings::new();
             set(&s, Param::Protocols, name.as_bytes()).unwrap();
             assert_eq!(
-                s.wants(1, &summary),
+                s.wants(&Alone, 1, &summary),
                 name == *want,
                 "protocols={name}, a {want} packet ({family:?})"
             );
