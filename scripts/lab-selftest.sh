@@ -75,14 +75,23 @@ read_until() { # PATTERN SECONDS: read the shell's output until PATTERN
 	local want=$1 deadline=$((SECONDS + $2)) c
 	while [[ $seen != *"$want"* ]]; do
 		((SECONDS < deadline)) || return 1
-		IFS= read -r -t 1 -N 1 c <&"${SH[0]}" && seen+=$c
+		IFS= read -r -t 1 -N 1 c <&"$sh_out"
+		case $? in
+		0) seen+=$c ;;
+		1) return 1 ;; # end of output: the shell has gone
+		esac           # else a timeout: look at the deadline again
 	done
 }
 seen=""
 coproc SH { "$bin" shell "${opts[@]}" 2>&1; }
-sh_pid=$SH_PID # bash unsets SH_PID when the coprocess ends
+# Bash closes the coprocess's descriptors and unsets SH and SH_PID as soon as
+# it reaps it, which can happen while its last output is still in the pipe
+# (the VM stops quickly after 'exit'). Keep copies that live until we close
+# them, so every byte the shell wrote can still be read.
+sh_pid=$SH_PID
+exec {sh_out}<&"${SH[0]}" {sh_in}>&"${SH[1]}"
 if read_until "nsfilter-lab# " 90; then
-	printf '%s\n' 'echo shell-$((6 * 7))-$(grep -c "^nsfilter " /proc/modules)' 'exit' >&"${SH[1]}"
+	printf '%s\n' 'echo shell-$((6 * 7))-$(grep -c "^nsfilter " /proc/modules)' 'exit' >&"$sh_in"
 fi
 # The shell leaves within 30 s of 'exit', or is stopped and fails.
 shell_exited() {
@@ -100,6 +109,7 @@ else
 	kill "$sh_pid" 2>/dev/null
 	fail=1
 fi
+exec {sh_out}<&- {sh_in}>&-
 
 # One clear line and a non-zero exit for each kind of bad input.
 expect_error() {
