@@ -5,8 +5,8 @@
  *
  * 6.12's Rust `module!` has no parameters, so they are declared here with
  * module_param_cb(), which places them in `__param` and describes them in
- * `.modinfo` for modinfo. Their ops hand the text to Rust (rust/sys.rs),
- * where it is parsed and validated (rust/settings.rs).
+ * `.modinfo` for modinfo. Their ops hand the text to Rust
+ * (rust/sys/params.rs), where it is parsed and validated (rust/settings.rs).
  */
 
 #include <linux/cpumask.h>
@@ -108,7 +108,7 @@ int nsfilter_next_possible_cpu(int cpu)
 	return next < nr_cpu_ids ? (int)next : -1;
 }
 
-/* Implemented in Rust (rust/sys.rs). */
+/* Implemented in Rust (rust/sys/params.rs). */
 int nsfilter_param_set(unsigned long id, const char *val);
 int nsfilter_param_get(unsigned long id, char *buf);
 
