@@ -14,7 +14,7 @@ nsfilter-lab: the nsfilter lab VM
 Usage: nsfilter-lab <COMMAND> [OPTIONS]   (nsfilter-lab <COMMAND> --help for one)
 
 Commands:
-  run                     the lesson: seed labs in the VM, nsfilter's lines by namespace
+  run                     the lesson: five labs in the VM, nsfilter's lines by namespace
   test [--filter NAME]    run the VM test suite (KTAP), or the tests whose name contains NAME
                           (NAME,NAME...: any of them);
                           --stress runs the reliability tests at full size
@@ -42,12 +42,15 @@ QEMU binary. KVM is used when /dev/kvm works, TCG otherwise.
 ";
 
 /// The help of one command.
-fn command_help(command: &str) -> Option<&'static str> {
+pub(crate) fn command_help(command: &str) -> Option<&'static str> {
     Some(match command {
         "run" => "Usage: nsfilter-lab run [--kernel PATH] [--module PATH] [--timeout S] [--keep]\n\n\
-                  Boots the lab VM, builds the seed labs (two namespaces over veth, the LWN lab,\n\
-                  a bridge, an IPIP tunnel), loads nsfilter, sends ping/UDP/TCP, and prints\n\
-                  nsfilter's lines grouped by namespace with /proc/net/nsfilter for each.\n",
+                  Boots the lab VM, loads nsfilter and runs five labs, one after the other:\n\
+                  two namespaces joined by a veth pair; the initial namespace and netns1;\n\
+                  netns1 reaches the outside world through NAT; two namespaces on a bridge;\n\
+                  an IPIP tunnel between two namespaces. For each it prints the lines\n\
+                  nsfilter logged, grouped by namespace, and each namespace's\n\
+                  /proc/net/nsfilter. docs/labs.md walks through them by hand.\n",
         "test" => "Usage: nsfilter-lab test [--filter NAME[,NAME...]] [--stress] [--kernel PATH] [--module PATH] [--timeout S] [--keep]\n\n\
                    Runs the VM test suite, or the tests whose name contains NAME (any of\n\
                    them, comma-separated). Prints KTAP\n\

@@ -1,7 +1,8 @@
-//! The seed labs, one definition each: the lesson shows them, the VM tests
+//! The five labs, one definition each: the lesson shows them, the VM tests
 //! check them. Each builds its namespaces, sends its traffic and waits for
-//! every line nsfilter must log for it. (The README's lab guide walks
-//! through the same five labs by hand; `scripts/readme-labs.sh` checks it.)
+//! every line nsfilter must log for it. (The lab guide, `docs/labs.md`,
+//! walks through the same five labs by hand and names the articles they
+//! come from; `scripts/readme-labs.sh` checks it.)
 
 use super::context::Ctx;
 use super::module::{counter, proc_counters_in};
@@ -17,17 +18,17 @@ type Lab = fn(&mut Ctx) -> GuestResult;
 /// The labs in the lesson's order: title, what it sets up and sends, the lab.
 pub(super) const LABS: [(&str, &str, Lab); 5] = [
     (
-        "Seed 001: two namespaces joined by a veth pair",
+        "Two namespaces joined by a veth pair",
         "netns0 (vnet0 192.168.0.2) <-> netns1 (vnet1 192.168.0.3); ping, UDP 40000->5353, TCP ->8080",
         lab_seed001,
     ),
     (
-        "LWN: the initial namespace and netns1",
+        "The initial namespace and netns1",
         "init (veth0 10.1.1.2/24) <-> netns1 (veth1 10.1.1.1/24); ping both ways",
         lab_lwn,
     ),
     (
-        "Seed 001: netns1 reaches the outside world through NAT",
+        "netns1 reaches the outside world through NAT",
         "netns1 (veth1 192.168.0.3) -> init, the router (veth0 192.168.0.1; eth0 203.0.113.1,\n  \
          forwarding, masquerade on eth0) -> outside (eth1 203.0.113.2); ping, UDP 40000->5353 and back, TCP ->8080.\n  \
          nsfilter's hook comes first in PRE_ROUTING, before conntrack and NAT: init logs the request\n  \
@@ -36,13 +37,13 @@ pub(super) const LABS: [(&str, &str, Lab); 5] = [
         lab_nat,
     ),
     (
-        "Seed 000: two namespaces on a bridge",
+        "Two namespaces on a bridge",
         "ba (10.2.0.1) and bb (10.2.0.2) on br0 (10.2.0.254) in init; ping bb, then br0.\n  \
          The bridge forwards at layer 2: init logs only what is addressed to br0.",
         lab_bridge,
     ),
     (
-        "Seed 000: an IPIP tunnel between two namespaces",
+        "An IPIP tunnel between two namespaces",
         "t1 (u1 10.3.0.1, tun1 172.16.1.1) <-> t2 (u2 10.3.0.2, tun2 172.16.1.2); ping over the tunnel.\n  \
          Each packet enters twice: outer (PROTO=4) on the veth, inner on the tunnel.",
         lab_ipip,
@@ -435,7 +436,18 @@ pub(super) fn clean_up() -> GuestResult {
 
 #[cfg(test)]
 mod tests {
-    use super::pinned;
+    use super::{pinned, LABS};
+
+    /// `nsfilter-lab run --help` names every lab the lesson runs.
+    #[test]
+    fn run_help_names_every_lab() {
+        let help = crate::cli::command_help("run").expect("run has help");
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let help = words(&help.to_lowercase());
+        for (title, _, _) in LABS {
+            assert!(help.contains(&words(&title.to_lowercase())), "{title}");
+        }
+    }
 
     #[test]
     fn pinned_keeps_what_the_lab_checks_and_ignores_added_fields() {

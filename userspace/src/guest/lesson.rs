@@ -1,4 +1,4 @@
-//! The lesson behind `make run`: the seed labs one after the other, with
+//! The lesson behind `make run`: the five labs one after the other, with
 //! the lines each namespace logged (name beside inode) and its counters.
 
 use super::context::{Ctx, QUICK};
@@ -93,7 +93,7 @@ fn print_names() -> GuestResult {
     Ok(())
 }
 
-/// The lesson behind `make run`: the seed labs, one after the other, with the
+/// The lesson behind `make run`: the five labs, one after the other, with the
 /// lines each namespace logged.
 pub(super) fn lesson() -> GuestResult {
     let mut ctx = Ctx::new(&QUICK)?;

@@ -10,7 +10,7 @@
 //!   they prove.
 //! - `lesson`: the lesson behind `make run`.
 //! - `bench`: the guest's half of `make bench`; `crate::bench` reads it.
-//! - `labs`: the four seed labs, shared by the lesson and the tests.
+//! - `labs`: the five labs, shared by the lesson and the tests.
 //! - `context`: what a test or lab runs with (`Ctx`) and the test sizes.
 //! - `reports`: the kernel's own reports, read continuously from boot on.
 //! - `module`: nsfilter as the guest sees it: insmod/rmmod, parameters,
