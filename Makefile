@@ -167,8 +167,19 @@ rehearse:
 	@scripts/setup.sh --rehearse
 	@scripts/rehearse.sh
 
+# Kbuild's own clean needs the kernel tree; without one (an operator's
+# machine with no lab kernel, where KDIR resolves to nothing) the products
+# are deleted by name, in the folders Kbuild builds in.
+KBUILD_PRODUCTS := -name '*.o' -o -name '*.ko' -o -name '*.ko.*' -o -name '*.mod' \
+	-o -name '*.mod.c' -o -name '.*.cmd' -o -name '*.d' -o -name '.*.tmp' \
+	-o -name modules.order -o -name Module.symvers
+ifeq ($(origin KDIR),file)
+# Cleaning without a lab kernel is not an error: no message about it.
+clean-module: KDIR = $(shell scripts/kernel.sh kdir $(KERNEL) 2>/dev/null)
+endif
 clean-module:
 	@if [ -f "$(KDIR)/Makefile" ]; then $(KMAKE) clean >/dev/null; $(KMAKE) M="$(CURDIR)/bench" clean >/dev/null; fi
+	@find . rust bench -maxdepth 1 -type f \( $(KBUILD_PRODUCTS) \) -delete
 	@rm -f rust/bindings_generated.rs rust/.bindings_generated.rs.*
 
 clean: clean-module
