@@ -242,7 +242,7 @@ pub fn report(samples: &[Sample], workflow: &[(String, f64)]) -> Result<Report, 
             ),
             ("every spread <= 0.5%", true),
         ];
-        let _ = writeln!(text, "\nTargets (issue 13):");
+        let _ = writeln!(text, "\nTargets:");
         for (what, met) in targets {
             let _ = writeln!(text, "  {:<66} {}", what, verdict(met));
         }
