@@ -20,7 +20,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # The initial namespace's inode in the README, as 6.12 numbers it (the first
-# namespace inode handed out). Since 6.18 it is fixed at 4026531833
+# namespace inode handed out). Since 6.17 it is fixed at 4026531833
 # (PROC_NET_INIT_INO): the check maps the README's to the guest's own.
 README_INIT=4026531840
 # The kernel's default ephemeral port range (net.ipv4.ip_local_port_range):

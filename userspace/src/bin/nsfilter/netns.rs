@@ -14,7 +14,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The inode the kernel gives the initial network namespace since Linux
-/// 6.16 (`PROC_NET_INIT_INO`); before, it is allocated like any other.
+/// 6.17 (`PROC_NET_INIT_INO`); before, it is allocated like any other.
 const PROC_NET_INIT_INO: u64 = 0xEFFF_FFF9;
 
 /// A process in a namespace.
