@@ -150,8 +150,7 @@ rust-analyzer: kernel
 	@scripts/rust-analyzer.sh "$(KDIR)"
 
 # Prepares the running kernel's build tree (/lib/modules/$(uname -r)/build) of
-# a Rust-enabled distribution kernel for Rust modules: see README, "On your
-# own machine".
+# a Rust-enabled distribution kernel for Rust modules: see docs/install.md.
 host-kdir:
 	@scripts/host-kdir.sh
 

@@ -2,12 +2,13 @@
 /*
  * nsfilter_c: the C twin of nsfilter's fast path, for `make bench`.
  *
- * The seed article's C module (a PRE_ROUTING hook at NF_IP_PRI_FIRST that
- * reads addresses and ports), done the way nsfilter does it so that the two
- * can be compared: registered in every namespace through pernet operations,
- * IPv4 and IPv6 headers read with bounds checks (skb_header_pointer), the
- * IPv6 extension header chain walked with a cap, transport ports read, and
- * per-namespace atomic counters bumped. It logs nothing.
+ * The C module of the netfilter article docs/labs.md names (a PRE_ROUTING
+ * hook at NF_IP_PRI_FIRST that reads addresses and ports), done the way
+ * nsfilter does it so that the two can be compared: registered in every
+ * namespace through pernet operations, IPv4 and IPv6 headers read with
+ * bounds checks (skb_header_pointer), the IPv6 extension header chain
+ * walked with a cap, transport ports read, and per-namespace atomic
+ * counters bumped. It logs nothing.
  */
 
 #include <linux/ip.h>

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# make host-kdir-check: the README's "Debian 13 with the backports kernel"
-# steps, checked through KERNEL=debian. A throwaway Debian 13 machine (an
-# overlay on the cached trixie root, which holds Debian's rustc, rust-src,
-# bindgen, gcc-14 and the build tools of step 2) gets step 1's headers and
+# make host-kdir-check: the "Debian 13 with the backports kernel" steps of
+# docs/install.md, checked through KERNEL=debian. A throwaway Debian 13
+# machine (an overlay on the cached trixie root, which holds Debian's rustc,
+# rust-src, bindgen, gcc-14 and the build tools of step 2) gets step 1's headers and
 # source of 7.3.4+deb13-amd64 installed by apt, then runs step 3's
 # scripts/host-kdir.sh for that release as a user would. The kernel's
 # rust_minimal sample that host-kdir.sh built is then loaded into Debian's

@@ -46,7 +46,7 @@ done
 scratch=$(mktemp -d /tmp/nsfilter-mutants.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 # The tree as it is now (tracked and new files, not build products).
-(cd "$top" && git ls-files -z --cached --others --exclude-standard -- README.md rust userspace |
+(cd "$top" && git ls-files -z --cached --others --exclude-standard -- docs rust userspace |
 	xargs -0 cp --parents -t "$scratch")
 cat >"$scratch/Cargo.toml" <<'EOF'
 [workspace]

@@ -283,7 +283,7 @@ mod tests {
             .join(" ")
     }
 
-    /// What `bench` runs is what its report and the README say it runs: one
+    /// What `bench` runs is what its report and `docs/performance.md` say it runs: one
     /// CPU, TCG, guest time counted in instructions; even where KVM works.
     #[test]
     fn a_bench_run_is_tcg_with_icount_on_one_cpu() {

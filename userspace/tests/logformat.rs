@@ -1,6 +1,6 @@
 //! Host tests of the log line against the kernel itself: lines the kernel's
-//! `LOG` printed in the VM (a fixture) reproduced byte for byte, the README's
-//! examples tied to them, and logwatch's iptables service reading both alike.
+//! `LOG` printed in the VM (a fixture) reproduced byte for byte, the examples
+//! of `docs/log-format.md` tied to them, and logwatch's iptables service reading both alike.
 
 #![allow(dead_code)]
 
@@ -83,7 +83,7 @@ fn the_kernels_own_lines_are_reproduced_byte_for_byte() {
 
 /// The `malformed` counter counts exactly the packets whose line, as the
 /// kernel's `LOG` printed it, reports a header cut short (`TRUNCATED` or
-/// `INCOMPLETE [n bytes]`): so the README's definition holds for the
+/// `INCOMPLETE [n bytes]`): so the documented definition holds for the
 /// kernel's own lines, not only for the formatter's.
 #[test]
 fn malformed_is_what_the_kernels_line_reports() {
@@ -98,23 +98,23 @@ fn malformed_is_what_the_kernels_line_reports() {
     assert!(cut > 30 && records.len() - cut > 30, "{cut}");
 }
 
-/// The README's "one example per protocol" lines are lines the kernel
+/// The "one example per protocol" lines of `docs/log-format.md` are lines the kernel
 /// printed (fixture records) and exactly what the formatter prints for
 /// those packets, so the documented format stays true.
 #[test]
-fn readme_examples_are_what_the_module_prints() {
-    let readme = include_str!("../../README.md");
-    let block = readme
+fn documented_examples_are_what_the_module_prints() {
+    let doc = include_str!("../../docs/log-format.md");
+    let block = doc
         .split("One example per protocol")
         .nth(1)
         .and_then(|rest| rest.split("```text\n").nth(1))
         .and_then(|rest| rest.split("```").next())
-        .expect("the README's example block");
+        .expect("the example block of docs/log-format.md");
     let records = fixture(LOGFORMAT_6_12);
     let shown: Vec<&str> = block.lines().collect();
     assert!(shown.len() >= 10, "{shown:?}");
     for example in shown {
-        // The README cannot show the trailing space; the line has it.
+        // The guide cannot show the trailing space; the line has it.
         let text = example
             .strip_prefix("nsfilter: NETNS=4026532117 ")
             .expect(example);
