@@ -138,7 +138,7 @@ bench: kernel
 	@scripts/bench.sh $(LAB) "$(CURDIR)/bench/nsfilter_c.ko" $(BENCH_OUT) $(LAB_ARGS)
 
 check: kernel
-	$(CARGO) fmt --manifest-path $(LAB_MANIFEST) -- --check
+	$(CARGO) fmt --manifest-path $(LAB_MANIFEST) --all -- --check
 	$(CARGO) clippy --quiet --manifest-path $(LAB_MANIFEST) --all-targets -- -D warnings
 	rustfmt --check --edition 2021 --config-path "$(KDIR)/source/.rustfmt.toml" rust/nsfilter.rs
 	@$(MAKE) --no-print-directory clean-module
