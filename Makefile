@@ -14,6 +14,8 @@
 #   make clean   remove every build product of this folder
 #   make host-kdir   prepare the running distribution kernel's tree for Rust modules
 #   make rehearse    the README's commands on a fresh Debian 12 root (scripts/rehearse.sh)
+#   make deb         Debian packages nsfilter-dkms and nsfilter in deb/ (scripts/deb.sh)
+#   make deb-check   install them with apt in a throwaway Debian 13 root, purge them
 #
 # Variables: KERNEL (lab, the default: Linux 6.12 LTS; lab-7.3: the same from
 # Linux 7.3; debian: Debian 13's own 7.3 kernel, unmodified; debian-rt: its
@@ -54,7 +56,7 @@ KMAKE = BINDGEN="$(BINDGEN)" scripts/kmake.sh "$(KDIR)" M="$(CURDIR)"
 LAB_ARGS = $(LAB_KERNEL) --module "$(CURDIR)/nsfilter.ko"
 
 .PHONY: module setup kernel lab run shell test stress stress-run repeat mutants bench check clean rust-analyzer \
-	host-kdir host-kdir-check rehearse
+	host-kdir host-kdir-check rehearse deb deb-check
 
 setup:
 	@scripts/setup.sh --kernel $(KERNEL)
@@ -167,9 +169,22 @@ rehearse:
 	@scripts/setup.sh --rehearse
 	@scripts/rehearse.sh
 
+# Debian 13's packages, built with debhelper and dh-dkms in a Debian 13 root
+# (Debian's rustc), lintian clean: deb/nsfilter-dkms_VERSION_all.deb (DKMS
+# prepares each kernel's Rust metadata from its linux-source package) and
+# deb/nsfilter_VERSION_amd64.deb (the command, its man page, modprobe.d and
+# modules-load.d files). See docs/debian-packages.md.
+deb:
+	@scripts/deb.sh
+
+# They installed with apt beside three kernels' headers in a throwaway
+# Debian 13 root: built for one, skipped with a reason for two, purged clean.
+deb-check: deb
+	@scripts/deb-check.sh
+
 clean-module:
 	@if [ -f "$(KDIR)/Makefile" ]; then $(KMAKE) clean >/dev/null; $(KMAKE) M="$(CURDIR)/bench" clean >/dev/null; fi
 	@rm -f rust/bindings_generated.rs rust/.bindings_generated.rs.*
 
 clean: clean-module
-	@rm -rf userspace/target rust-project.json
+	@rm -rf userspace/target rust-project.json deb
