@@ -16,6 +16,9 @@
 #   make rehearse    the README's commands on a fresh Debian 12 root (scripts/rehearse.sh)
 #   make deb         Debian packages nsfilter-dkms and nsfilter in deb/ (scripts/deb.sh)
 #   make deb-check   install them with apt in a throwaway Debian 13 root, purge them
+#   make install     nsfilter.ko for KDIR, the command and its man page (DESTDIR, PREFIX)
+#   make uninstall   remove what make install put
+#   make install-check   both into temporary roots (DESTDIR), never into /
 #
 # Variables: KERNEL (lab, the default: Linux 6.12 LTS; lab-7.3: the same from
 # Linux 7.3; debian: Debian 13's own 7.3 kernel, unmodified; debian-rt: its
@@ -56,7 +59,7 @@ KMAKE = BINDGEN="$(BINDGEN)" scripts/kmake.sh "$(KDIR)" M="$(CURDIR)"
 LAB_ARGS = $(LAB_KERNEL) --module "$(CURDIR)/nsfilter.ko"
 
 .PHONY: module setup kernel lab run shell test stress stress-run repeat mutants bench check clean rust-analyzer \
-	host-kdir host-kdir-check rehearse deb deb-check
+	host-kdir host-kdir-check rehearse deb deb-check command install uninstall install-check
 
 setup:
 	@scripts/setup.sh --kernel $(KERNEL)
@@ -181,6 +184,44 @@ deb:
 # Debian 13 root: built for one, skipped with a reason for two, purged clean.
 deb-check: deb
 	@scripts/deb-check.sh
+
+# Without Debian's packages (another distribution, a kernel you built): the
+# module built for KDIR (whose tree has the Rust metadata) into
+# /lib/modules/KVER/extra, KVER being KDIR's release, then depmod; the command
+# into $(PREFIX)/sbin and nsfilter(8) into $(PREFIX)/share/man/man8. DESTDIR
+# stages it all under another root. depmod runs only where that kernel is
+# installed (its modules.dep exists), as DKMS does. uninstall removes those
+# three files and runs depmod again; the folders stay (/usr/local/sbin is
+# base-files' on Debian).
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+KVER = $(eval KVER := $(shell cat "$(KDIR)/include/config/kernel.release" 2>/dev/null))$(KVER)
+MODULE_DEST = $(DESTDIR)/lib/modules/$(KVER)/extra
+DEPMOD = if [ -f "$(DESTDIR)/lib/modules/$(KVER)/modules.dep" ]; then \
+		depmod $(if $(DESTDIR),-b "$(DESTDIR)") "$(KVER)"; \
+	else \
+		echo "nsfilter: $(DESTDIR)/lib/modules/$(KVER) has no modules.dep (the kernel is not installed there): depmod skipped" >&2; \
+	fi
+
+command:
+	@$(CARGO) build --quiet --release --manifest-path $(LAB_MANIFEST) --package nsfilter
+
+install: module command
+	@test -n "$(KVER)" || { echo "nsfilter: error: no $(KDIR)/include/config/kernel.release: KDIR is not a prepared kernel tree" >&2; exit 1; }
+	install -D -m 644 nsfilter.ko "$(MODULE_DEST)/nsfilter.ko"
+	install -D -m 755 userspace/target/release/nsfilter "$(DESTDIR)$(SBINDIR)/nsfilter"
+	install -D -m 644 dist/nsfilter.8 "$(DESTDIR)$(MANDIR)/man8/nsfilter.8"
+	@$(DEPMOD)
+
+uninstall:
+	@test -n "$(KVER)" || { echo "nsfilter: error: no $(KDIR)/include/config/kernel.release: set KDIR as for make install" >&2; exit 1; }
+	rm -f "$(MODULE_DEST)/nsfilter.ko" "$(DESTDIR)$(SBINDIR)/nsfilter" "$(DESTDIR)$(MANDIR)/man8/nsfilter.8"
+	@$(DEPMOD)
+
+install-check:
+	@scripts/install-check.sh $(if $(filter command line,$(origin KDIR)),KDIR="$(KDIR)") $(if $(filter command line,$(origin KERNEL)),KERNEL="$(KERNEL)")
 
 clean-module:
 	@if [ -f "$(KDIR)/Makefile" ]; then $(KMAKE) clean >/dev/null; $(KMAKE) M="$(CURDIR)/bench" clean >/dev/null; fi
