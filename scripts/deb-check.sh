@@ -156,6 +156,8 @@ left=$(find /lib/modules/ /usr /etc /var/lib/dkms /var/cache -name '*nsfilter*' 
 echo "no file named *nsfilter* under /lib/modules, /usr, /etc, /var/lib/dkms, /var/cache"
 ! modinfo -k "$k73" nsfilter >/dev/null 2>&1 || fail "modinfo -k $k73 nsfilter still finds a module"
 echo "modinfo -k $k73 nsfilter: not found"
+! modprobe --dry-run -S "$k73" nsfilter 2>/tmp/modprobe.err || fail "modprobe -S $k73 nsfilter still finds a module"
+echo "modprobe --dry-run -S $k73 nsfilter: $(cat /tmp/modprobe.err)"
 ! dpkg-query -W nsfilter-dkms nsfilter >/dev/null 2>&1 || fail "dpkg still knows the packages"
 echo
 echo "deb-check: all green"
