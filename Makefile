@@ -14,6 +14,11 @@
 #   make clean   remove every build product of this folder
 #   make host-kdir   prepare the running distribution kernel's tree for Rust modules
 #   make rehearse    the README's commands on a fresh Debian 12 root (scripts/rehearse.sh)
+#   make deb         Debian packages nsfilter-dkms and nsfilter in deb/ (scripts/deb.sh)
+#   make deb-check   install them with apt in a throwaway Debian 13 root, purge them
+#   make install     nsfilter.ko for KDIR, the command and its man page (DESTDIR, PREFIX)
+#   make uninstall   remove what make install put
+#   make install-check   both into temporary roots (DESTDIR), never into /
 #
 # Variables: KERNEL (lab, the default: Linux 6.12 LTS; lab-7.3: the same from
 # Linux 7.3; debian: Debian 13's own 7.3 kernel, unmodified; debian-rt: its
@@ -54,7 +59,7 @@ KMAKE = BINDGEN="$(BINDGEN)" scripts/kmake.sh "$(KDIR)" M="$(CURDIR)"
 LAB_ARGS = $(LAB_KERNEL) --module "$(CURDIR)/nsfilter.ko"
 
 .PHONY: module setup kernel lab run shell test stress stress-run repeat mutants bench check clean rust-analyzer \
-	host-kdir host-kdir-check rehearse
+	host-kdir host-kdir-check rehearse deb deb-check command install uninstall install-check
 
 setup:
 	@scripts/setup.sh --kernel $(KERNEL)
@@ -138,7 +143,7 @@ bench: kernel
 	@scripts/bench.sh $(LAB) "$(CURDIR)/bench/nsfilter_c.ko" $(BENCH_OUT) $(LAB_ARGS)
 
 check: kernel
-	$(CARGO) fmt --manifest-path $(LAB_MANIFEST) -- --check
+	$(CARGO) fmt --manifest-path $(LAB_MANIFEST) --all -- --check
 	$(CARGO) clippy --quiet --manifest-path $(LAB_MANIFEST) --all-targets -- -D warnings
 	rustfmt --check --edition 2021 --config-path "$(KDIR)/source/.rustfmt.toml" rust/nsfilter.rs
 	@$(MAKE) --no-print-directory clean-module
@@ -166,6 +171,57 @@ rehearse:
 	@scripts/setup.sh --rehearse
 	@scripts/rehearse.sh
 
+# Debian 13's packages, built with debhelper and dh-dkms in a Debian 13 root
+# (Debian's rustc), lintian clean: deb/nsfilter-dkms_VERSION_all.deb (DKMS
+# prepares each kernel's Rust metadata from its linux-source package) and
+# deb/nsfilter_VERSION_amd64.deb (the command, its man page, modprobe.d and
+# modules-load.d files). See docs/debian-packages.md.
+deb:
+	@scripts/deb.sh
+
+# They installed with apt beside three kernels' headers in a throwaway
+# Debian 13 root: built for one, skipped with a reason for two, purged clean.
+deb-check: deb
+	@scripts/deb-check.sh
+
+# Without Debian's packages (another distribution, a kernel you built): the
+# module built for KDIR (whose tree has the Rust metadata) into
+# /lib/modules/KVER/extra, KVER being KDIR's release, then depmod; the command
+# into $(PREFIX)/sbin and nsfilter(8) into $(PREFIX)/share/man/man8. DESTDIR
+# stages it all under another root. depmod runs only where that kernel is
+# installed (its modules.dep exists), as DKMS does. uninstall removes those
+# three files and runs depmod again; the folders stay (/usr/local/sbin is
+# base-files' on Debian).
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+KVER = $(eval KVER := $(shell cat "$(KDIR)/include/config/kernel.release" 2>/dev/null))$(KVER)
+MODULE_DEST = $(DESTDIR)/lib/modules/$(KVER)/extra
+DEPMOD = if [ -f "$(DESTDIR)/lib/modules/$(KVER)/modules.dep" ]; then \
+		depmod $(if $(DESTDIR),-b "$(DESTDIR)") "$(KVER)"; \
+	else \
+		echo "nsfilter: $(DESTDIR)/lib/modules/$(KVER) has no modules.dep (the kernel is not installed there): depmod skipped" >&2; \
+	fi
+
+command:
+	@$(CARGO) build --quiet --release --manifest-path $(LAB_MANIFEST) --package nsfilter
+
+install: module command
+	@test -n "$(KVER)" || { echo "nsfilter: error: no $(KDIR)/include/config/kernel.release: KDIR is not a prepared kernel tree" >&2; exit 1; }
+	install -D -m 644 nsfilter.ko "$(MODULE_DEST)/nsfilter.ko"
+	install -D -m 755 userspace/target/release/nsfilter "$(DESTDIR)$(SBINDIR)/nsfilter"
+	install -D -m 644 dist/nsfilter.8 "$(DESTDIR)$(MANDIR)/man8/nsfilter.8"
+	@$(DEPMOD)
+
+uninstall:
+	@test -n "$(KVER)" || { echo "nsfilter: error: no $(KDIR)/include/config/kernel.release: set KDIR as for make install" >&2; exit 1; }
+	rm -f "$(MODULE_DEST)/nsfilter.ko" "$(DESTDIR)$(SBINDIR)/nsfilter" "$(DESTDIR)$(MANDIR)/man8/nsfilter.8"
+	@$(DEPMOD)
+
+install-check:
+	@scripts/install-check.sh $(if $(filter command line,$(origin KDIR)),KDIR="$(KDIR)") $(if $(filter command line,$(origin KERNEL)),KERNEL="$(KERNEL)")
+
 # Kbuild's own clean needs the kernel tree; without one (an operator's
 # machine with no lab kernel, where KDIR resolves to nothing) the products
 # are deleted by name, in the folders Kbuild builds in.
@@ -182,4 +238,4 @@ clean-module:
 	@rm -f rust/bindings_generated.rs rust/.bindings_generated.rs.*
 
 clean: clean-module
-	@rm -rf userspace/target rust-project.json
+	@rm -rf userspace/target rust-project.json deb

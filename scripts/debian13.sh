@@ -4,8 +4,10 @@
 #
 # - deb13_fetch PKG VERSION   the .deb in the cache (a private apt config).
 # - deb13_source_tarball      linux-source-7.3's tarball, unpacked once.
-# - trixie_root               a Debian 13 build root with the compilers that
-#                             built Debian's 7.3 kernel; prints its path.
+# - trixie_root [EXTRA]       a Debian 13 build root with the compilers that
+#                             built Debian's 7.3 kernel (and EXTRA packages);
+#                             prints its path.
+# - deb13_root WHAT PKGS...   a Debian 13 root with those packages.
 # - in_root ROOT DIR... -- CMD   CMD in ROOT with each DIR bind-mounted at its
 #                             own path; the mounts live in a private mount
 #                             namespace, so they vanish with CMD whatever
@@ -104,10 +106,22 @@ trixie_packages() {
 }
 
 # A Debian 13 build root in the cache, made once per package list; prints it.
+# EXTRA (comma-separated packages) makes a root of its own with them too.
+# Usage: trixie_root [EXTRA]
 trixie_root() {
-	local key root
+	# shellcheck disable=SC2046
+	deb13_root "with rustc $TRIXIE_RUSTC_VERSION, gcc-14${1:+, $1}" $(trixie_packages) ${1:+"$1"}
+}
+
+# A Debian 13 root (mmdebstrap's minbase, from trixie main) in the cache with
+# the given packages (each argument a comma-separated list, PKG=VERSION for a
+# pin), made once per list; prints its path. WHAT says what it is for.
+# Usage: deb13_root WHAT PACKAGES...
+deb13_root() {
+	local what=$1 key root
+	shift
 	key=$({
-		trixie_packages
+		printf '%s\n' "$@"
 		echo "$DEBIAN13_MIRROR"
 	} | sha256sum | cut -c1-16)
 	root=$NSFILTER_CACHE/roots/trixie-$key
@@ -117,10 +131,10 @@ trixie_root() {
 		[ -f "$root/.complete" ] && exit 0
 		command -v mmdebstrap >/dev/null || die "mmdebstrap not found: run scripts/setup.sh"
 		# shellcheck disable=SC2046
-		deb13_check_pins $(trixie_packages | tr ',' '\n' | grep -F =)
-		say "making a Debian 13 build root (rustc $TRIXIE_RUSTC_VERSION, gcc-14) in $root (about a minute, once)"
+		deb13_check_pins $(printf '%s\n' "$@" | tr ',' '\n' | grep -F =)
+		say "making a Debian 13 root ($what) in $root (about a minute, once)"
 		rm -rf "$root"
-		mmdebstrap --quiet --variant=minbase --include="$(trixie_packages | paste -sd,)" \
+		mmdebstrap --quiet --variant=minbase --include="$(printf '%s\n' "$@" | paste -sd,)" \
 			trixie "$root" "deb [signed-by=$DEB13_KEYRING] $DEBIAN13_MIRROR trixie main" \
 			>"$NSFILTER_CACHE/roots/trixie-$key.log" 2>&1 ||
 			{ tail -n 20 "$NSFILTER_CACHE/roots/trixie-$key.log" >&2 && die "mmdebstrap failed"; }

@@ -48,9 +48,11 @@ trap 'rm -rf "$scratch"' EXIT
 # The tree as it is now (tracked and new files, not build products).
 (cd "$top" && git ls-files -z --cached --others --exclude-standard -- docs rust userspace |
 	xargs -0 cp --parents -t "$scratch")
+# userspace/ is a workspace of its own: its table gives way to the copy's.
+sed -i '/^\[workspace\]/,/^\[/{/^\[workspace\]/d;/^\[/!d}' "$scratch/userspace/Cargo.toml"
 cat >"$scratch/Cargo.toml" <<'EOF'
 [workspace]
-members = ["userspace", "userspace/logic"]
+members = ["userspace", "userspace/nsfilter", "userspace/logic"]
 resolver = "2"
 EOF
 # Share compiled dependencies of the tests between runs.

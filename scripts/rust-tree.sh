@@ -34,6 +34,11 @@ use_kernel_rustc() {
 	die "the kernel was built by '$want', but rustc is '$have' (Debian: apt install rustc rust-src)"
 }
 
+# tools_differ MESSAGE: the tools at hand are not the ones that configured
+# the kernel. Dies, unless the caller defined its own (nsfilter-dkms skips
+# the kernel: something to install, not a failed build).
+declare -F tools_differ >/dev/null || tools_differ() { die "$@"; }
+
 prepare_rust_tree() {
 	local tarball=$1 config=$2 symvers=$3 release=$4 kdir=$5
 	local cc
@@ -55,12 +60,12 @@ prepare_rust_tree() {
 		changed=$(diff <(grep '^CONFIG_' "$config") <(grep '^CONFIG_' .config) | grep '^[<>]' |
 			grep -v -e CC_VERSION_TEXT -e GCC_PLUGIN -e SYSTEM_TRUSTED_KEYS -e SYSTEM_REVOCATION_KEYS || true)
 		[ -z "$changed" ] ||
-			die "olddefconfig changed the kernel's configuration (a tool differs or is missing): $(echo "$changed" | paste -sd' ')"
+			tools_differ "olddefconfig changed the kernel's configuration (a tool differs or is missing): $(echo "$changed" | paste -sd' ')"
 		if ! in_tree "${kmake[@]}" -j"$(nproc)" modules_prepare >>"$kdir/.nsfilter-prepare.log" 2>&1; then
 			tail -n 40 "$kdir/.nsfilter-prepare.log" >&2
 			die "modules_prepare failed; full log: $kdir/.nsfilter-prepare.log"
 		fi
-	) || exit 1
+	) || exit # with the subshell's status (tools_differ may choose it)
 	cp "$symvers" "$kdir/Module.symvers"
 	[ -f "$kdir/rust/libkernel.rmeta" ] || die "modules_prepare made no rust/libkernel.rmeta"
 	[ "$(cat "$kdir/include/config/kernel.release")" = "$release" ] ||

@@ -20,6 +20,13 @@
 : "${LINUX_73_VERSION:=7.3.4-1~bpo13+1}"
 : "${LINUX_73_ABI:=7.3.4+deb13}"
 : "${LINUX_73_RELEASE:=$LINUX_73_ABI-amd64}"
+# make deb-check: a second backports kernel, installed without its
+# linux-source (DKMS must skip it and say why), and trixie's own 6.12, built
+# without Rust (skipped too).
+: "${LINUX_72_VERSION:=7.2.12-1~bpo13+1}"
+: "${LINUX_72_ABI:=7.2.12+deb13}"
+: "${LINUX_612_TRIXIE_VERSION:=6.12.117-1}"
+: "${LINUX_612_TRIXIE_ABI:=6.12.117+deb13}"
 
 # The trixie build root for KERNEL=debian: the very compilers that built
 # Debian's kernel (its CONFIG_RUSTC_VERSION_TEXT and CONFIG_CC_VERSION_TEXT).

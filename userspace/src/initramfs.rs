@@ -92,7 +92,7 @@ pub fn build(contents: &Contents<'_>, out: &Path) -> Result<()> {
     copy_binary(&mut w, &mut dirs, Path::new(IPROUTE2), guest_path::IP)?;
     copy_binary(&mut w, &mut dirs, Path::new(NFTABLES), guest_path::NFT)?;
     copy_binary(&mut w, &mut dirs, &agent, guest_path::AGENT)?;
-    // Cargo builds the crate's two programs side by side.
+    // Cargo builds the workspace's two programs side by side (userspace/target).
     let command = agent.with_file_name("nsfilter");
     if !command.is_file() {
         return Err(Error::Setup(format!(

@@ -40,7 +40,7 @@ pub fn parse(text: &str) -> Option<Counters> {
 fn read_inside(ns: &Path, path: std::path::PathBuf) -> io::Result<String> {
     let file = File::open(ns)?;
     std::thread::spawn(move || {
-        nsfilter_lab::sys::enter_netns(&file)?;
+        crate::sys::enter_netns(&file)?;
         fs::read_to_string(path)
     })
     .join()

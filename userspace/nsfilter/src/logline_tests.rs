@@ -198,7 +198,7 @@ fn names_go_right_after_the_inode() {
 
 #[test]
 fn every_line_of_the_kernel_fixture_parses_without_loss() {
-    let fixture = include_str!("../../../tests/fixtures/logformat-6.12.tsv");
+    let fixture = include_str!("../../tests/fixtures/logformat-6.12.tsv");
     let mut n = 0;
     for record in fixture
         .lines()

@@ -16,6 +16,7 @@ mod logline;
 mod netns;
 mod root;
 mod stat;
+mod sys;
 mod table;
 
 use cli::Command;
