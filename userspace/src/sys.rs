@@ -1,6 +1,7 @@
 //! The few Linux calls std does not offer, used by the agent in the guest:
-//! `setns()` and `unshare()` for network namespaces, `AF_PACKET` to inject
-//! frames, and `finit_module()` to load a module from this very thread.
+//! `setns()` and `unshare()` for network namespaces, `AF_PACKET` and tap
+//! devices to inject frames, and `finit_module()` to load a module from this
+//! very thread.
 //! This module holds all of the crate's `unsafe` code.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CString};
@@ -21,6 +22,7 @@ extern "C" {
         addrlen: u32,
     ) -> isize;
     fn if_nametoindex(name: *const c_char) -> c_uint;
+    fn ioctl(fd: c_int, request: std::ffi::c_ulong, ...) -> c_int;
     fn syscall(number: std::ffi::c_long, ...) -> std::ffi::c_long;
 }
 
@@ -31,6 +33,21 @@ const CLONE_NEWNET: c_int = 0x4000_0000;
 const AF_PACKET: c_int = 17;
 const SOCK_RAW: c_int = 3;
 const ETH_P_ALL: u16 = 0x0003;
+
+/// `TUNSETIFF`: `_IOW('T', 202, int)`.
+const TUNSETIFF: std::ffi::c_ulong = 0x4004_54ca;
+const IFF_TAP: i16 = 0x0002;
+const IFF_NO_PI: i16 = 0x1000;
+
+/// `struct ifreq` as `TUNSETIFF` reads it: the name, then the flags (the
+/// rest of the 40-byte union unused).
+#[repr(C)]
+struct IfReqFlags {
+    name: [u8; 16],
+    flags: i16,
+    pad: [u8; 22],
+}
+const _: () = assert!(std::mem::size_of::<IfReqFlags>() == 40);
 
 /// `struct sockaddr_ll`.
 #[repr(C)]
@@ -146,6 +163,56 @@ impl PacketSocket {
             Err(io::Error::last_os_error())
         } else {
             Ok(())
+        }
+    }
+}
+
+/// A tap device of the calling thread's namespace, gone when this is
+/// dropped. A frame written to it is received by the kernel in the writer's
+/// own context: tun's write hands it to `netif_receive_skb()`
+/// (`tun_rx_batched()` in `drivers/net/tun.c`), not to a CPU's backlog queue
+/// as loopback and veth do, so no flood of other traffic can drop it before
+/// the netfilter hooks, and they have run when the write returns.
+pub struct Tap {
+    file: File,
+}
+
+impl Tap {
+    /// Creates tap device `name` (up to 15 bytes) in the calling thread's
+    /// network namespace; it still has to be set up (`ip link set NAME up`).
+    pub fn create(name: &str) -> io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")?;
+        let mut req = IfReqFlags {
+            name: [0; 16],
+            flags: IFF_TAP | IFF_NO_PI,
+            pad: [0; 22],
+        };
+        let bytes = name.as_bytes();
+        if bytes.is_empty() || bytes.len() >= req.name.len() || bytes.contains(&0) {
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
+        req.name[..bytes.len()].copy_from_slice(bytes);
+        // SAFETY: `TUNSETIFF` reads a `struct ifreq` (40 bytes, which
+        // `IfReqFlags` is) through the pointer and writes the name back into
+        // it; `req` is valid and exclusively borrowed for the call.
+        let ret = unsafe { ioctl(file.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReqFlags) };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self { file })
+    }
+
+    /// Receives one Ethernet frame (destination MAC first) on the device.
+    pub fn receive(&self, frame: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let written = (&self.file).write(frame)?;
+        if written == frame.len() {
+            Ok(())
+        } else {
+            Err(io::ErrorKind::WriteZero.into())
         }
     }
 }

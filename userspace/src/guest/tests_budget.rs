@@ -9,11 +9,13 @@
 //! `nsfilter-lab guest-flood`.
 
 use super::context::Ctx;
-use super::module::{counter, param_read, proc_counters};
+use super::module::{counter, param_read, proc_counters, proc_counters_in};
 use super::net::sh;
 use super::tests_controls::summary_count;
 use super::GuestResult;
+use crate::frames::{self, Ipv4Spec};
 use crate::initramfs::guest_path;
+use crate::sys;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -255,10 +257,37 @@ fn crowd(ctx: &mut Ctx, n: usize, unprivileged: bool) -> GuestResult {
     let secs = ctx.scale.budget_secs;
     let init = super::net::ns_inode("/proc/1/ns/net")?;
     let quiet = super::net::ns_inode("/run/netns/bq")?;
-    let init_sink = UdpSocket::bind("127.0.0.1:7777").map_err(|e| e.to_string())?;
-    let quiet_sink = super::net::in_netns(Some("bq"), || UdpSocket::bind("127.0.0.1:7777"))?;
-    let quiet_tx = super::net::in_netns(Some("bq"), || UdpSocket::bind("127.0.0.1:0"))?;
-    let init_tx = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    // The probes come in through a tap device in each of the two
+    // namespaces. Sent on loopback, they were dropped by the CPU's backlog
+    // queue, which every namespace's loopback shares, before any hook saw
+    // them: under a crowd on PREEMPT_RT, 4 of 16 reached the hook. A tap's
+    // write runs the hooks before it returns (see `sys::Tap`), so each probe
+    // reaches nsfilter, once, when it is sent.
+    let taps = (
+        sys::Tap::create("bpi").map_err(|e| format!("tap bpi: {e}"))?,
+        super::net::in_netns(Some("bq"), || sys::Tap::create("bpq"))?,
+    );
+    sh("ip link set bpi up && ip -n bq link set bpq up")?;
+    // Broadcast, so that IPv4 takes it in (not `PACKET_OTHERHOST`); from a
+    // source port of this crowd's own.
+    let spt = 30000 + u16::try_from(n).map_err(|_| "too many namespaces".to_string())?;
+    let probe = frames::ethernet(
+        [0xff; 6],
+        [0x02, 0, 0, 0, 0x0b, 0x01],
+        0x0800,
+        &frames::ipv4(
+            Ipv4Spec {
+                src: [10, 77, 0, 1],
+                dst: [10, 77, 0, 2],
+                proto: 17,
+                id: 7,
+                frag_off: 0,
+                ihl: 5,
+                total_len: None,
+            },
+            &frames::udp(spt, 7777, b"prob"),
+        ),
+    );
     let quiet_before = proc_counters("bq")?;
     for f in [GO, STOP, DONE] {
         let _ = fs::remove_file(f);
@@ -272,40 +301,18 @@ fn crowd(ctx: &mut Ctx, n: usize, unprivileged: bool) -> GuestResult {
     ctx.mark();
     fs::write(GO, "").map_err(|e| format!("{GO}: {e}"))?;
     let start = Instant::now();
-    // A probe a second from each of the two. The flood can fill the CPU's
-    // loopback backlog, shared by every namespace's `lo`, so that a probe
-    // is dropped before any hook sees it (seen on PREEMPT_RT, where the
-    // flood's softirq work waits for its thread): a probe that did not
-    // arrive within 200 ms is sent again, up to 10 times, and what is
-    // checked below is that every probe that arrived was logged.
-    let port = |s: &UdpSocket| s.local_addr().map(|a| a.port()).map_err(|e| e.to_string());
-    let probes = (port(&init_tx)?, port(&quiet_tx)?);
-    let mut arrived = (0usize, 0usize);
-    for sink in [&init_sink, &quiet_sink] {
-        sink.set_read_timeout(Some(Duration::from_millis(200)))
-            .map_err(|e| e.to_string())?;
-    }
-    let mut buf = [0u8; 16];
+    // A probe a second from each of the two, never less than a second
+    // apart (should this thread be late for one).
+    let mut last: Option<Instant> = None;
     for i in 0..secs {
-        let next = start + Duration::from_secs(u64::from(i) + 1);
+        let mut next = start + Duration::from_secs(u64::from(i) + 1);
+        if let Some(last) = last {
+            next = next.max(last + Duration::from_secs(1));
+        }
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        for (tx, sink, count) in [
-            (&init_tx, &init_sink, &mut arrived.0),
-            (&quiet_tx, &quiet_sink, &mut arrived.1),
-        ] {
-            let before = *count;
-            for _ in 0..10 {
-                tx.send_to(b"prob", "127.0.0.1:7777")
-                    .map_err(|e| e.to_string())?;
-                while sink.recv(&mut buf).is_ok() {
-                    *count += 1;
-                    sink.set_nonblocking(true).map_err(|e| e.to_string())?;
-                }
-                sink.set_nonblocking(false).map_err(|e| e.to_string())?;
-                if *count > before {
-                    break;
-                }
-            }
+        last = Some(Instant::now());
+        for tap in [&taps.0, &taps.1] {
+            tap.receive(&probe).map_err(|e| format!("a probe: {e}"))?;
         }
         let _ = ctx.kmsg.poll();
     }
@@ -332,14 +339,7 @@ fn crowd(ctx: &mut Ctx, n: usize, unprivileged: bool) -> GuestResult {
             return Err(format!("a flooding namespace ended with {status}"));
         }
     }
-    // Probes that arrived late.
-    for (sink, count) in [(&init_sink, &mut arrived.0), (&quiet_sink, &mut arrived.1)] {
-        sink.set_nonblocking(true).map_err(|e| e.to_string())?;
-        while sink.recv(&mut buf).is_ok() {
-            *count += 1;
-        }
-    }
-    drop((init_sink, quiet_sink));
+    drop(taps);
     let _ = ctx.kmsg.poll();
     let (seen, seen_us) = (ctx.kmsg.seen.clone(), ctx.kmsg.seen_us.clone());
     if ctx.kmsg.lost > 0 {
@@ -348,22 +348,21 @@ fn crowd(ctx: &mut Ctx, n: usize, unprivileged: bool) -> GuestResult {
             ctx.kmsg.lost
         ));
     }
-    // Every probe that arrived is logged (a line from its port, 4 bytes of
-    // payload), and one arrived each second.
-    for (who, inode, port, arrived) in [
-        ("initial", init, probes.0, arrived.0),
-        ("quiet", quiet, probes.1, arrived.1),
-    ] {
-        let want = format!("nsfilter: NETNS={inode} IN=lo ");
-        let tail = format!(" SPT={port} DPT=7777 LEN=12 ");
+    // Every probe is logged: a line from the tap, from this crowd's port.
+    for (who, inode, dev) in [("initial", init, "bpi"), ("quiet", quiet, "bpq")] {
+        let want = format!("nsfilter: NETNS={inode} IN={dev} ");
+        let tail = " SRC=10.77.0.1 DST=10.77.0.2 ";
+        let port = format!(" SPT={spt} DPT=7777 LEN=12 ");
         let got = seen
             .iter()
-            .filter(|l| l.starts_with(&want) && l.contains(&tail))
+            .filter(|l| l.starts_with(&want) && l.contains(tail) && l.contains(&port))
             .count();
-        if got < arrived || arrived < secs as usize {
+        if got != secs as usize {
+            let ns = if who == "quiet" { Some("bq") } else { None };
             return Err(format!(
-                "the {who} namespace's probes: {got} logged, {arrived} arrived, in {secs} s \
-                 while {n} namespaces flooded"
+                "the {who} namespace's probes: {got} logged of {secs}, one a second, while \
+                 {n} namespaces flooded (its counters: {:?})",
+                proc_counters_in(ns)?
             ));
         }
     }
