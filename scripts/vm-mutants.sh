@@ -37,8 +37,14 @@ image=$kdir/arch/x86/boot/bzImage
 #
 # no_budget puts every namespace outside the host-wide budget, as the
 # initial one is: the defect of issue 23 (a crowd floods the kernel log).
+#
+# no_reserve shares the budget first come, first served: a namespace within
+# its fair share no longer has the lower half of the bucket to itself, and
+# the crowd's fastest take every token (seen: a flooding namespace whose 200
+# packets were all refused by the budget, 0 lines).
 mutants=(
 	"no_budget|rust/hook.rs|scope: if net.is_initial() {|scope: if true || net.is_initial() {|host_budget_under_a_crowd"
+	"no_reserve|rust/budget.rs|                limits.budget_burst / 2\n|                0\n|host_budget_under_a_crowd"
 	"priority_last|rust/sys/pernet.rs|priority: bindings::NF_IP_PRI_FIRST,|priority: bindings::NF_IP_PRI_LAST,|hook_runs_first"
 	"init_only_at_load|rust/sys/pernet.rs|let mut ret = unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) };|let at_load = AT_LOAD.load(Ordering::Relaxed) && unsafe { (*net).ns.inum } != 4026531840 && unsafe { (*net).ns.inum } != 4026531833;\n        let mut ret = if at_load { 0 } else { unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) } };|namespaces_before_insmod"
 	"init_only_at_load|rust/sys/pernet.rs|let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });|AT_LOAD.store(true, Ordering::Relaxed);\n        let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });\n        AT_LOAD.store(false, Ordering::Relaxed);|"
