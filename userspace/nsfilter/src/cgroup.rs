@@ -1,5 +1,6 @@
-//! Which container a process runs in, read from its `/proc/PID/cgroup`: the
-//! container runtimes name the cgroup after the container's 64-hex-digit id.
+//! Which container or systemd service a process runs in, read from its
+//! `/proc/PID/cgroup`: the container runtimes name the cgroup after the
+//! container's 64-hex-digit id, and systemd after the unit.
 
 /// A container: its runtime and id.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -92,6 +93,33 @@ pub fn container(cgroup_file: &str) -> Option<Container> {
     found
 }
 
+/// Whether `s` is a systemd service's unit name: `NAME.service`, the name
+/// of systemd's unit-name characters (`@` for an instance).
+fn is_service(s: &str) -> bool {
+    s.strip_suffix(".service").is_some_and(|stem| {
+        !stem.is_empty()
+            && stem
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b":-_.\\@".contains(&b))
+    })
+}
+
+/// The systemd service named by the text of a `/proc/PID/cgroup` file, if
+/// any: the deepest component of a line's path that is a `.service` unit
+/// (`/system.slice/NAME.service`, or a user's
+/// `.../user@1000.service/app.slice/NAME.service`). A service run with
+/// `PrivateNetwork=yes` has a network namespace of its own, which this
+/// names.
+pub fn service(cgroup_file: &str) -> Option<String> {
+    cgroup_file.lines().find_map(|line| {
+        line.splitn(3, ':')
+            .nth(2)?
+            .rsplit('/')
+            .find(|part| is_service(part))
+            .map(str::to_string)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +190,36 @@ mod tests {
         assert_eq!(of(&format!("/elsewhere/{ID}")), None);
         assert_eq!(container("garbage without colons"), None);
         assert_eq!(container(""), None);
+    }
+
+    #[test]
+    fn services_are_the_deepest_service_unit() {
+        let svc = |path: &str| service(&format!("0::{path}\n"));
+        assert_eq!(
+            svc("/system.slice/nsfilter-demo.service"),
+            Some("nsfilter-demo.service".into())
+        );
+        assert_eq!(
+            svc("/system.slice/system-getty.slice/getty@tty1.service"),
+            Some("getty@tty1.service".into())
+        );
+        assert_eq!(
+            svc("/user.slice/user-1000.slice/user@1000.service/app.slice/web.service"),
+            Some("web.service".into())
+        );
+        assert_eq!(
+            svc("/user.slice/user-1000.slice/user@1000.service/init.scope"),
+            Some("user@1000.service".into())
+        );
+        assert_eq!(svc(&format!("/system.slice/docker-{ID}.scope")), None);
+        assert_eq!(svc("/user.slice/user-0.slice/session-1.scope"), None);
+        assert_eq!(svc("/init.scope"), None);
+        assert_eq!(svc("/system.slice/.service"), None);
+        assert_eq!(svc("/system.slice/a b.service"), None);
+        // cgroup v1: systemd's own hierarchy names it.
+        assert_eq!(
+            service("12:cpu,cpuacct:/\n1:name=systemd:/system.slice/cron.service\n"),
+            Some("cron.service".into())
+        );
     }
 }

@@ -35,14 +35,15 @@ nsfilter: network namespaces by name, and the nsfilter module's log, counters an
 Usage: nsfilter [--root DIR] COMMAND [OPTIONS]
 
 Commands:
-  netns     every network namespace: inode, 'ip netns' names, containers, processes
+  netns     every network namespace: inode, 'ip netns' names, containers, services, processes
   log       nsfilter's kernel log lines, with the names of their namespace
   stat      each namespace's /proc/net/nsfilter counters, and the total
   filter    set which namespaces, ports and protocols the module logs
 
 A namespace (NAME below) is an 'ip netns' name, an inode number (NETNS= in
 the log), a container as 'nsfilter netns' shows it (docker:3f1c2a9b8d7e) or
-a unique prefix of its id, or the path of a namespace mount.
+a unique prefix of its id, a systemd service (NAME.service), or the path of
+a namespace mount.
 
 Options:
   --root DIR   read proc/, run/netns/, sys/ and dev/kmsg under DIR, not / (tests)
@@ -60,7 +61,9 @@ Lists every network namespace that a process is in or a mount holds, one per
 line: its inode (NETNS= in the log; '(initial)' marks pid 1's), its names
 ('ip netns' names from /run/netns, other mounts such as Docker's), the
 containers of its processes (Docker, Podman, containerd, CRI-O, Kubernetes,
-from /proc/PID/cgroup) and its first processes. Run as root to see them all.
+from /proc/PID/cgroup), the systemd services that run in it (a service with
+PrivateNetwork=yes has a namespace of its own; the initial namespace lists
+none) and its first processes. Run as root to see them all.
 ";
 
 const LOG_HELP: &str = "\
@@ -68,9 +71,9 @@ Usage: nsfilter log [--follow] [--netns NAME]... [--json] [--kmsg FILE]
 
 Prints nsfilter's lines from /dev/kmsg (other lines are left out) with the
 kernel's timestamp, as dmesg does, and NAME= with the names of the line's
-namespace ('ip netns' names, then containers, comma-separated) inserted right
-after NETNS=<inode>; the rest of the line is unchanged, so readers of the
-kernel LOG format still parse it:
+namespace ('ip netns' names, then containers, then services, comma-separated)
+inserted right after NETNS=<inode>; the rest of the line is unchanged, so
+readers of the kernel LOG format still parse it:
 
   [    3.000001] nsfilter: NETNS=4026532124 NAME=blue IN=vnet1 OUT= MAC=...
 

@@ -36,6 +36,7 @@ fn list(root: &Root, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         ("NETNS", Align::Left),
         ("NAMES", Align::Left),
         ("CONTAINERS", Align::Left),
+        ("SERVICES", Align::Left),
         ("PROCESSES", Align::Left),
     ]);
     let or_dash = |v: Vec<String>| {
@@ -66,6 +67,7 @@ fn list(root: &Root, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
             ns.inode.to_string(),
             or_dash(names),
             or_dash(containers),
+            or_dash(ns.services.clone()),
             if procs.is_empty() {
                 "-".into()
             } else {
@@ -147,11 +149,11 @@ mod tests {
         assert_eq!(
             out,
             "\
-NETNS       NAMES                     CONTAINERS           PROCESSES
-4026531840  (initial)                 -                    1 systemd, 2 kthreadd, 10 sshd, +1 more
-4026532124  blue                      -                    300 sleep
-4026532200  red                       -                    -
-4026532300  /run/docker/netns/a1b2c3  docker:3f1c2a9b8d7e  400 nginx, 401 nginx
+NETNS       NAMES                     CONTAINERS           SERVICES  PROCESSES
+4026531840  (initial)                 -                    -         1 systemd, 2 kthreadd, 10 sshd, +1 more
+4026532124  blue                      -                    -         300 sleep
+4026532200  red                       -                    -         -
+4026532300  /run/docker/netns/a1b2c3  docker:3f1c2a9b8d7e  -         400 nginx, 401 nginx
 "
         );
     }

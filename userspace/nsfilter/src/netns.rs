@@ -41,13 +41,18 @@ pub struct Namespace {
     pub processes: Vec<Process>,
     /// The containers its processes belong to, sorted, each once.
     pub containers: Vec<Container>,
+    /// The systemd services its processes run in, sorted, each once; none
+    /// for the initial namespace, where every daemon runs.
+    pub services: Vec<String>,
 }
 
 impl Namespace {
-    /// The names the log shows for it: `ip netns` names, then containers.
+    /// The names the log shows for it: `ip netns` names, then containers,
+    /// then services.
     pub fn labels(&self) -> Vec<String> {
         let mut out = self.names.clone();
         out.extend(self.containers.iter().map(Container::label));
+        out.extend(self.services.iter().cloned());
         out
     }
 }
@@ -144,12 +149,14 @@ pub fn discover(root: &Root) -> Machine {
             pid,
             comm: comm.trim_end_matches('\n').to_string(),
         });
-        let container = fs::read_to_string(dir.join("cgroup"))
-            .ok()
-            .and_then(|text| cgroup::container(&text));
-        if let Some(c) = container {
+        let cgroup_file = fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
+        if let Some(c) = cgroup::container(&cgroup_file) {
             if !ns.containers.contains(&c) {
                 ns.containers.push(c);
+            }
+        } else if let Some(unit) = cgroup::service(&cgroup_file) {
+            if !ns.services.contains(&unit) {
+                ns.services.push(unit);
             }
         }
     }
@@ -197,6 +204,10 @@ pub fn discover(root: &Root) -> Machine {
         ns.names.sort();
         ns.mounts.sort();
         ns.containers.sort();
+        if ns.initial {
+            ns.services.clear();
+        }
+        ns.services.sort();
     }
     namespaces.sort_by_key(|ns| (!ns.initial, ns.inode));
     Machine { namespaces, hidden }
@@ -223,8 +234,8 @@ impl Machine {
 
     /// The inode that `spec` names: an `ip netns` name, an inode number, a
     /// container (`docker:3f1c2a9b8d7e`, or a unique prefix of at least 4
-    /// digits of its id) or the path of an nsfs mount. Anything else is a
-    /// usage error.
+    /// digits of its id), a systemd service (`NAME.service`) or the path of
+    /// an nsfs mount. Anything else is a usage error.
     pub fn resolve(&self, spec: &str) -> Result<u64> {
         if let Some(ns) = self
             .namespaces
@@ -249,14 +260,15 @@ impl Machine {
                     .iter()
                     .any(|c| c.id.starts_with(&id) && runtime.is_none_or(|r| r == c.runtime));
             let by_mount = ns.mounts.iter().any(|m| m.as_os_str() == spec);
-            if (by_container || by_mount) && !hits.contains(&ns.inode) {
+            let by_service = ns.services.iter().any(|u| u == spec);
+            if (by_container || by_mount || by_service) && !hits.contains(&ns.inode) {
                 hits.push(ns.inode);
             }
         }
         match hits.as_slice() {
             [inode] => Ok(*inode),
             [] => Err(usage(format!(
-                "unknown network namespace '{spec}': not an 'ip netns' name, an inode number or a container (see 'nsfilter netns')"
+                "unknown network namespace '{spec}': not an 'ip netns' name, an inode number, a container or a service (see 'nsfilter netns')"
             ))),
             _ => Err(usage(format!(
                 "'{spec}' names more than one network namespace (give more of the container id)"
@@ -439,6 +451,34 @@ pub mod tests {
         assert_eq!(m.labels(4026532124), ["blue"]);
         assert!(m.labels(1).is_empty());
         assert_eq!(m.hidden, 0);
+    }
+
+    #[test]
+    fn services_name_their_own_namespaces_only() {
+        let f = sample();
+        f.process(
+            500,
+            "ping",
+            4026532500,
+            "/system.slice/nsfilter-demo.service",
+        );
+        f.process(
+            501,
+            "sleep",
+            4026532500,
+            "/system.slice/nsfilter-demo.service",
+        );
+        f.process(20, "cron", 4026531840, "/system.slice/cron.service");
+        let m = discover(&f.root);
+        let demo = m.find(4026532500).unwrap();
+        assert_eq!(demo.services, ["nsfilter-demo.service"]);
+        assert_eq!(m.labels(4026532500), ["nsfilter-demo.service"]);
+        // Every daemon runs in the initial namespace: none names it.
+        assert!(m.find(4026531840).unwrap().services.is_empty());
+        assert!(m.find(4026532300).unwrap().services.is_empty());
+        assert_eq!(m.resolve("nsfilter-demo.service"), Ok(4026532500));
+        assert!(m.resolve("cron.service").is_err());
+        assert!(m.resolve("nsfilter-demo").is_err());
     }
 
     #[test]

@@ -73,7 +73,7 @@ fn runtime_failures_exit_1() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        "NETNS  NAMES  CONTAINERS  PROCESSES\n"
+        "NETNS  NAMES  CONTAINERS  SERVICES  PROCESSES\n"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
