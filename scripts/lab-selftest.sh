@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Checks nsfilter-lab's own behaviour end to end. Breaks the lab VM on purpose
 # and checks that the verdict catches each break (a guest command that fails,
-# a kernel WARNING, a new taint; in the test path a failing test, a missing
-# result, a panic and a hang mid-suite, a filter that matches nothing), then
-# the commands' clear errors.
+# a kernel WARNING, a new taint, lockdep switching itself off, a kmemleak
+# report, a SLUB report; in the test path a failing test, a kernel report
+# during a test, a missing result, a panic and a hang mid-suite, a filter that
+# matches nothing), then the commands' clear errors.
 # Usage: scripts/lab-selftest.sh NSFILTER-LAB --kernel BZIMAGE --module KO [OPTIONS...]
 set -uo pipefail
 bin=$1
@@ -36,6 +37,14 @@ expect_failure "a kernel WARNING" "kernel reported 'WARNING:'" \
 	'echo "<4>WARNING: CPU: 0 PID: 1 at selftest" > /dev/kmsg'
 expect_failure "a new taint" "tainted during the run" \
 	'echo 512 > /proc/sys/kernel/tainted'
+# Reports that match no "BUG:"/"WARNING:" (issue 25), at the levels the
+# kernel prints them.
+expect_failure "lockdep switching itself off" "INFO: trying to register non-static key" \
+	'echo "<3>INFO: trying to register non-static key." > /dev/kmsg'
+expect_failure "a kmemleak scan's report" "new suspected memory leaks" \
+	'echo "<6>kmemleak: 1 new suspected memory leaks (see /sys/kernel/debug/kmemleak)" > /dev/kmsg'
+expect_failure "a SLUB report" "BUG <cache> (...):" \
+	'echo "<3>BUG kmalloc-64 (Not tainted): Redzone overwritten" > /dev/kmsg'
 # The test path: each break must fail `test`, with the reason shown.
 expect_test_failure() {
 	local what=$1 want=$2 out rc
@@ -52,6 +61,7 @@ expect_test_failure() {
 expect_test_failure "a test that fails" "failed: selftest_not_ok" --filter selftest_not_ok
 expect_test_failure "a missing KTAP result" "never reported" --filter selftest_missing_result
 expect_test_failure "a panic mid-suite" "exited with status 101" --filter selftest_panic
+expect_test_failure "a report during a test" "the kernel reported during this test" --filter selftest_kernel_report
 expect_test_failure "a hang mid-suite" "did not finish within 20 s" --filter selftest_hang --timeout 20
 expect_test_failure "a filter matching nothing" "no test name contains 'no-such-test'" --filter no-such-test
 

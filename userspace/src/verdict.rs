@@ -17,11 +17,41 @@ pub const KERNEL_FAILURES: &[&str] = &[
     "UBSAN:",
     "detected stall",
     "blocked for more than",
+    // Lockdep meets a lock it cannot track, says so once, and turns itself
+    // off: every later lock bug would go unreported.
+    "INFO: trying to register non-static key",
+    // kmemleak's background scan: "N new suspected memory leaks".
+    "new suspected memory leaks",
 ];
 
-/// The pattern of [`KERNEL_FAILURES`] that `line` shows, if any.
+/// What [`kernel_failure`] names a SLUB report by.
+pub const SLUB_REPORT: &str = "BUG <cache> (...):";
+
+/// The pattern of [`KERNEL_FAILURES`] that `line` shows, if any, or
+/// [`SLUB_REPORT`] for SLUB's own reports, which have no colon after `BUG`
+/// (`BUG kmalloc-64 (Not tainted): Redzone overwritten`).
 pub fn kernel_failure(line: &str) -> Option<&'static str> {
-    KERNEL_FAILURES.iter().find(|p| line.contains(*p)).copied()
+    KERNEL_FAILURES
+        .iter()
+        .find(|p| line.contains(*p))
+        .copied()
+        .or_else(|| is_slub_report(line).then_some(SLUB_REPORT))
+}
+
+/// Whether `line` is the first line of a SLUB report: `BUG `, a cache name
+/// (no spaces), ` (`, and `): ` after it (slab_bug() in mm/slub.c).
+fn is_slub_report(line: &str) -> bool {
+    line.match_indices("BUG ").any(|(at, _)| {
+        let before_ok = line[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| c == ' ' || c == ']' || c == ';');
+        let rest = &line[at + 4..];
+        let Some((cache, tail)) = rest.split_once(" (") else {
+            return false;
+        };
+        before_ok && !cache.is_empty() && !cache.contains(' ') && tail.contains("): ")
+    })
 }
 
 /// The marker before each kernel record of warning level or worse that the
@@ -90,6 +120,11 @@ pub fn judge_allowing(outcome: &VmOutcome, timeout_secs: u64, allowed_taint: u64
                         "the kernel was tainted during the run (taint {before:#x} -> {after:#x})"
                     ));
                 }
+            } else {
+                v.problems.push(format!(
+                    "the kernel's taint could not be read: {}",
+                    line.trim()
+                ));
             }
         }
     }
@@ -164,6 +199,7 @@ mod tests {
 
     #[test]
     fn failures_are_caught() {
+        let mut missed = Vec::new();
         for (lines, why) in [
             (vec![BOOT, "@@nsfilter-guest-exit 3@@"], "status 3"),
             (vec![BOOT], "without reporting"),
@@ -192,13 +228,67 @@ mod tests {
                 ],
                 "tainted",
             ),
+            (
+                vec![
+                    BOOT,
+                    "@@nsfilter-kmsg [ 2.0] INFO: trying to register non-static key.",
+                    "@@nsfilter-guest-exit 0@@",
+                ],
+                "non-static key",
+            ),
+            (
+                vec![
+                    BOOT,
+                    "@@nsfilter-kmsg [ 9.0] kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
+                    "@@nsfilter-guest-exit 0@@",
+                ],
+                "memory leaks",
+            ),
+            (
+                vec![
+                    BOOT,
+                    "@@nsfilter-kmsg [ 3.0] BUG kmalloc-64 (Not tainted): Redzone overwritten",
+                    "@@nsfilter-guest-exit 0@@",
+                ],
+                "BUG <cache>",
+            ),
+            (
+                vec![
+                    BOOT,
+                    "@@nsfilter-taint before=0 after=?@@",
+                    "@@nsfilter-guest-exit 0@@",
+                ],
+                "taint could not be read",
+            ),
         ] {
             let v = judge(&outcome(&lines), 10);
-            assert!(
-                v.problems.iter().any(|p| p.contains(why)),
-                "{lines:?} should fail with '{why}', got {:?}",
-                v.problems
-            );
+            if !v.problems.iter().any(|p| p.contains(why)) {
+                missed.push(format!(
+                    "{lines:?} should fail with '{why}', got {:?}",
+                    v.problems
+                ));
+            }
+        }
+        assert!(missed.is_empty(), "{}", missed.join("\n"));
+    }
+
+    #[test]
+    fn a_slub_report_is_told_from_other_text() {
+        for line in [
+            "BUG kmalloc-64 (Not tainted): Redzone overwritten",
+            "[   12.345678] BUG skbuff_head_cache (Tainted: G O): Poison overwritten",
+            "@@nsfilter-kmsg 3,812,2000,-;BUG kmalloc-rnd-01-64 (Tainted: G E): Freepointer corrupt",
+        ] {
+            assert_eq!(kernel_failure(line), Some(SLUB_REPORT), "{line}");
+        }
+        for line in [
+            "nsfilter: NETNS=4026531840 IN=lo OUT= MAC= SRC=127.0.0.1 DST=127.0.0.1 LEN=84",
+            "DEBUG kmalloc (x): y",
+            "BUG two words (x): y",
+            "BUG kmalloc-64 (no closing colon)",
+            "a BUG cache",
+        ] {
+            assert_eq!(kernel_failure(line), None, "{line}");
         }
     }
 

@@ -68,11 +68,13 @@ fn dispatch(args: &[&str]) -> GuestResult<i32> {
     }
 }
 
-fn taint() -> u64 {
+/// The kernel's taint, or `?` if it cannot be read (which the host's
+/// verdict refuses: an unread taint must not pass as an unchanged one).
+fn taint() -> String {
     fs::read_to_string("/proc/sys/kernel/tainted")
         .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(u64::MAX)
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or_else(|| "?".to_string(), |t| t.to_string())
 }
 
 /// `exec [--no-module] -- ARGS...`: the user's command, module loaded.

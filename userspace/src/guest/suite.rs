@@ -157,6 +157,18 @@ const SELFTESTS: &[Test] = &[
         run: |_| panic!("the agent panics on purpose"),
     },
     Test {
+        name: "selftest_kernel_report",
+        // Passes its own checks; the report written meanwhile (SLUB's
+        // shape, no colon after BUG) must fail it.
+        run: |_| {
+            std::fs::write(
+                "/dev/kmsg",
+                "<3>BUG kmalloc-64 (Not tainted): selftest: a report during a test\n",
+            )
+            .map_err(|e| format!("/dev/kmsg: {e}"))
+        },
+    },
+    Test {
         name: "selftest_hang",
         run: |_| loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
