@@ -12,6 +12,8 @@
 #include <linux/cpumask.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/netdevice.h>
+#include <linux/netfilter.h>
 #include <linux/percpu.h>
 #include <linux/seq_file_net.h>
 #include <linux/skbuff.h>
@@ -20,6 +22,33 @@
 #include <net/netns/generic.h>
 
 #include "helpers.h"
+
+/*
+ * The offsets of the fields that the Rust code reads directly, as this very
+ * compiler, the kernel's, lays them out. bindgen derives its layouts through
+ * libclang, and the two can differ: on Debian's 7.2.12 kernel, struct
+ * ns_common holds `union { struct ns_tree; struct rcu_head ns_rcu; }`, an
+ * anonymous member of a tagged type (-fms-extensions) inside an anonymous
+ * union, which bindgen dropped, so its struct net came out 128 bytes short
+ * before `proc_net`; the first namespace created after loading crashed in
+ * proc_register(). Kbuild now makes ns_common opaque (its size and
+ * alignment are clang's, which are right), `inum` is read at the offset
+ * given here, and module init (rust/sys/layout.rs) refuses to load if any
+ * other offset bindgen gave differs from these.
+ */
+const unsigned long nsfilter_layout[NSFILTER_LAYOUT_LEN] = {
+	[NSFILTER_LAYOUT_NET_PROC_NET] = offsetof(struct net, proc_net),
+	[NSFILTER_LAYOUT_NET_INUM] = offsetof(struct net, ns.inum),
+	[NSFILTER_LAYOUT_SKB_LEN] = offsetof(struct sk_buff, len),
+	[NSFILTER_LAYOUT_SKB_DATA_LEN] = offsetof(struct sk_buff, data_len),
+	[NSFILTER_LAYOUT_SKB_DATA] = offsetof(struct sk_buff, data),
+	[NSFILTER_LAYOUT_STATE_PF] = offsetof(struct nf_hook_state, pf),
+	[NSFILTER_LAYOUT_STATE_NET] = offsetof(struct nf_hook_state, net),
+	[NSFILTER_LAYOUT_STATE_IN] = offsetof(struct nf_hook_state, in),
+	[NSFILTER_LAYOUT_DEV_NAME] = offsetof(struct net_device, name),
+	[NSFILTER_LAYOUT_DEV_TYPE] = offsetof(struct net_device, type),
+	[NSFILTER_LAYOUT_DEV_HARD_HEADER_LEN] = offsetof(struct net_device, hard_header_len),
+};
 
 void *nsfilter_net_generic(const struct net *net, unsigned int id)
 {

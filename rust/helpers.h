@@ -29,6 +29,26 @@ bool nsfilter_skb_mac(const struct sk_buff *skb, struct nsfilter_mac *mac);
 u32 nsfilter_skb_mark(const struct sk_buff *skb);
 bool nsfilter_skb_gso_tcp(const struct sk_buff *skb);
 
+/*
+ * Where the C compiler that built the kernel put the fields the Rust code
+ * reads directly (see helpers.c): nsfilter_layout[NSFILTER_LAYOUT_...].
+ */
+enum nsfilter_layout_field {
+	NSFILTER_LAYOUT_NET_PROC_NET,
+	NSFILTER_LAYOUT_NET_INUM,
+	NSFILTER_LAYOUT_SKB_LEN,
+	NSFILTER_LAYOUT_SKB_DATA_LEN,
+	NSFILTER_LAYOUT_SKB_DATA,
+	NSFILTER_LAYOUT_STATE_PF,
+	NSFILTER_LAYOUT_STATE_NET,
+	NSFILTER_LAYOUT_STATE_IN,
+	NSFILTER_LAYOUT_DEV_NAME,
+	NSFILTER_LAYOUT_DEV_TYPE,
+	NSFILTER_LAYOUT_DEV_HARD_HEADER_LEN,
+	NSFILTER_LAYOUT_LEN,
+};
+extern const unsigned long nsfilter_layout[NSFILTER_LAYOUT_LEN];
+
 /* Per-CPU storage: the kernel's macros as functions (see helpers.c). */
 void *nsfilter_alloc_percpu(size_t size, size_t align);
 void nsfilter_free_percpu(void *ptr);

@@ -42,7 +42,12 @@ image=$kdir/arch/x86/boot/bzImage
 # its fair share no longer has the lower half of the bucket to itself, and
 # the crowd's fastest take every token (seen: a flooding namespace whose 200
 # packets were all refused by the budget, 0 lines).
+# layout_mismatch makes the kernel's offset of net->proc_net disagree with
+# the bindings' (as bindgen's did on Debian's 7.2.12 kernel, where the module
+# then crashed the kernel at the first new namespace): module init must
+# refuse to load.
 mutants=(
+	"layout_mismatch|rust/helpers.c|[NSFILTER_LAYOUT_NET_PROC_NET] = offsetof(struct net, proc_net),|[NSFILTER_LAYOUT_NET_PROC_NET] = offsetof(struct net, proc_net) + 8,|load_unload"
 	"no_budget|rust/hook.rs|scope: if net.is_initial() {|scope: if true || net.is_initial() {|host_budget_under_a_crowd"
 	"no_reserve|rust/budget.rs|                limits.budget_burst / 2\n|                0\n|host_budget_under_a_crowd"
 	"priority_last|rust/sys/pernet.rs|priority: bindings::NF_IP_PRI_FIRST,|priority: bindings::NF_IP_PRI_LAST,|hook_runs_first"

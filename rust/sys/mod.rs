@@ -17,6 +17,8 @@
 //! - [`print`]: lines for the kernel log at a level chosen at run time;
 //! - [`percpu`]: [`PerCpu`], one value for each CPU in the kernel's
 //!   per-CPU areas;
+//! - [`layout`]: the struct layouts the bindings assume, checked against
+//!   the kernel's own compiler's before anything is registered;
 //! - the clock and the RCU grace period, below.
 //!
 //! No code here assumes that bottom halves are disabled or that the caller
@@ -33,6 +35,7 @@
 //! type, `pr_*!`'s formatting trait, `module!`'s keys) is avoided by calling
 //! the C functions that have not changed, through nsfilter's own bindings.
 
+mod layout;
 mod net;
 pub(crate) mod params;
 mod percpu;

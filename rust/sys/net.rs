@@ -34,9 +34,15 @@ impl Net {
 
     /// The namespace's inode number, as in `/proc/<pid>/ns/net` and `ip netns`.
     pub(crate) fn inode(&self) -> u32 {
-        // SAFETY: The pointer is valid by the type invariant; `ns.inum` is set
-        // when the namespace is allocated and never changes afterwards.
-        unsafe { (*self.0.get()).ns.inum }
+        // `ns` is opaque to the bindings (see `layout.rs`): the field is at
+        // the offset the kernel's compiler gave it.
+        let at = super::layout::c_offset(bindings::NSFILTER_LAYOUT_NET_INUM);
+        // SAFETY: The pointer is valid by the type invariant, and `at` is the
+        // offset of `ns.inum`, an `unsigned int`, inside `struct net` as the
+        // kernel was compiled, so the read is in bounds and aligned. `inum`
+        // is set when the namespace is allocated and never changes
+        // afterwards.
+        unsafe { self.0.get().cast::<u8>().add(at).cast::<u32>().read() }
     }
 
     /// Whether this is the initial namespace, the host's own.

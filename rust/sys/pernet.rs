@@ -180,6 +180,7 @@ impl<T: NetHook> Registration<T> {
             // `net_generic()` storage comes from `kzalloc()`, aligned to 8.
             assert!(core::mem::align_of::<PerNet<T>>() <= 8);
         }
+        super::layout::check()?;
         if REGISTERED.swap(true, Ordering::AcqRel) {
             return Err(EBUSY);
         }
