@@ -19,6 +19,7 @@
 #   make install     nsfilter.ko for KDIR, the command and its man page (DESTDIR, PREFIX)
 #   make uninstall   remove what make install put
 #   make install-check   both into temporary roots (DESTDIR), never into /
+#   make system-test the packages on a booted Debian 13 disk image: DKMS, boot, upgrade, purge
 #
 # Variables: KERNEL (lab, the default: Linux 6.12 LTS; lab-7.3: the same from
 # Linux 7.3; debian: Debian 13's own 7.3 kernel, unmodified; debian-rt: its
@@ -59,7 +60,7 @@ KMAKE = BINDGEN="$(BINDGEN)" scripts/kmake.sh "$(KDIR)" M="$(CURDIR)"
 LAB_ARGS = $(LAB_KERNEL) --module "$(CURDIR)/nsfilter.ko"
 
 .PHONY: module setup kernel lab run shell test stress stress-run repeat mutants bench check clean rust-analyzer \
-	host-kdir host-kdir-check rehearse deb deb-check command install uninstall install-check
+	host-kdir host-kdir-check rehearse deb deb-check system-test command install uninstall install-check
 
 setup:
 	@scripts/setup.sh --kernel $(KERNEL)
@@ -177,12 +178,20 @@ rehearse:
 # deb/nsfilter_VERSION_amd64.deb (the command, its man page, modprobe.d and
 # modules-load.d files). See docs/debian-packages.md.
 deb:
+	@scripts/setup.sh --packaging
 	@scripts/deb.sh
 
 # They installed with apt beside three kernels' headers in a throwaway
 # Debian 13 root: built for one, skipped with a reason for two, purged clean.
 deb-check: deb
 	@scripts/deb-check.sh
+
+# The packages on a real system: a Debian 13 disk image made from Debian's
+# packages (systemd, the 7.2.12 kernel, then the 7.3.4 amd64 and cloud-amd64
+# kernels as an upgrade), booted in QEMU once per kernel with Debian's own
+# kernel and initramfs. See scripts/system-test.sh.
+system-test: deb
+	@scripts/system-test.sh
 
 # Without Debian's packages (another distribution, a kernel you built): the
 # module built for KDIR (whose tree has the Rust metadata) into

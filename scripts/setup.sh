@@ -5,12 +5,15 @@
 # Everything that is not a Debian package goes into the cache folder
 # ($NSFILTER_CACHE, default ~/.cache/nsfilter), never into the clone.
 #
-# Usage: scripts/setup.sh [--check] [--kernel KERNEL] [--rehearse]
+# Usage: scripts/setup.sh [--check] [--kernel KERNEL] [--rehearse] [--packaging]
 #   --check     install nothing; exit 1 and print what is missing.
 #   --kernel K  also what KERNEL=K needs (debian, debian-rt: mmdebstrap for
 #               their Debian 13 build root; every Debian 13 pin must still be
 #               served).
 #   --rehearse  also what `make rehearse` needs (mmdebstrap).
+#   --packaging also what `make deb`, `deb-check` and `system-test` need
+#               (mmdebstrap and Debian's keyring for the Debian 13 roots,
+#               dpkg-dev for the changelog, e2fsprogs for the disk image).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,8 +31,9 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	--rehearse) extra+=(mmdebstrap) ;;
+	--packaging) extra+=(mmdebstrap debian-archive-keyring dpkg-dev e2fsprogs) ;;
 	-h | --help)
-		sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*) die "unknown option '$1' (try --help)" ;;
