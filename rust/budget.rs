@@ -45,8 +45,9 @@
 //! # Summary lines
 //!
 //! A namespace's refused lines are reported by a summary line that comes
-//! with one of its admitted lines, at most once a second per namespace, and
-//! only when lines were refused since the last one. In a namespace under the
+//! with one of its admitted lines, at most once a second per namespace (a
+//! second from the print of the last one: see [`NetLimit::summary_printed`]),
+//! and only when lines were refused since the last one. In a namespace under the
 //! budget, the summary line takes a token of the budget too, so that every
 //! record nsfilter writes for such a namespace is within it.
 
@@ -314,6 +315,20 @@ impl NetLimit {
             }
         }
         Verdict::Log(pending.and_then(|totals| self.report(due, now, totals)))
+    }
+
+    /// Called right after a summary line of this namespace was printed, at
+    /// `now`: the next one comes at least [`SUMMARY_INTERVAL`] after it.
+    ///
+    /// [`NetLimit::admit`] already spaces the *decisions* to report by that
+    /// interval, but the kernel log stamps each record when it is printed,
+    /// and on `PREEMPT_RT` the hook can be preempted between the decision
+    /// and the print: two summary lines were seen 971.76 ms apart in the
+    /// log of a `debian-rt` stress run. Counting the interval from the
+    /// print keeps the log's own timestamps a second apart.
+    pub(crate) fn summary_printed(&self, now: u64) {
+        self.next_summary
+            .fetch_max(now.saturating_add(SUMMARY_INTERVAL), Ordering::Relaxed);
     }
 
     /// The summary of `totals` if this call is the one that reports it (the

@@ -88,6 +88,7 @@ impl NetHook for Logger {
                             s.budget
                         ),
                     );
+                    state.limit.summary_printed(sys::now_ns());
                 }
                 let in_dev = pkt.in_dev_name();
                 let line = LogLine {

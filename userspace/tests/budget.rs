@@ -255,6 +255,48 @@ fn every_refusal_is_counted_by_reason_and_reported_once_a_second_at_most() {
     assert!(refused.limit > 0 && refused.budget > 0, "{refused:?}");
 }
 
+/// On PREEMPT_RT the hook can be preempted between the decision to report
+/// and the print: the next summary counts its second from the print, so the
+/// log's timestamps stay a second apart however late the last one came out.
+#[test]
+fn summary_lines_are_a_second_apart_from_their_print() {
+    let (budget, ns) = (Budget::new(), NetLimit::new());
+    let limits = Limits {
+        rate: 1,
+        burst: 1,
+        ..DEFAULTS
+    };
+    let mut refused = 0u64;
+    let mut printed: Vec<u64> = Vec::new();
+    let mut now = 10 * SEC;
+    while now < 20 * SEC {
+        let totals = Suppressed {
+            limit: refused,
+            budget: 0,
+        };
+        match ns.admit(&budget, Scope::Shared, now, limits, || totals) {
+            Verdict::Refused(_) => refused += 1,
+            Verdict::Log(Some(_)) => {
+                // Printed 300 ms after the decision every other time, at
+                // once otherwise.
+                let at = now + 300_000_000 * (printed.len() as u64 % 2);
+                printed.push(at);
+                ns.summary_printed(at);
+            }
+            Verdict::Log(None) => {}
+        }
+        now += 10_000_000;
+    }
+    assert!(printed.len() >= 5, "{printed:?}");
+    for pair in printed.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= SUMMARY_INTERVAL,
+            "two summary lines printed {} ns apart",
+            pair[1] - pair[0]
+        );
+    }
+}
+
 #[test]
 fn no_summary_line_without_refusals() {
     let (budget, ns) = (Budget::new(), NetLimit::new());

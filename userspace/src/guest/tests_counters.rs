@@ -71,17 +71,34 @@ pub(super) fn test_proc_counters(ctx: &mut Ctx) -> GuestResult {
             }
         }
     }
-    let init =
-        fs::read_to_string("/proc/net/nsfilter").map_err(|e| format!("/proc/net/nsfilter: {e}"))?;
-    // A reader with a one-byte buffer gets the same text (the seq_file
-    // code calls `show` again for each read; it must never fail it).
-    let bytewise = read_bytewise("/proc/net/nsfilter")?;
-    if bytewise.lines().next() != init.lines().next()
-        || bytewise.lines().count() != init.lines().count()
-    {
-        return Err(format!(
-            "read a byte at a time, /proc/net/nsfilter is:\n{bytewise}"
-        ));
+    let read =
+        || fs::read_to_string("/proc/net/nsfilter").map_err(|e| format!("/proc/net/nsfilter: {e}"));
+    // A reader with a one-byte buffer gets the very same text (the seq_file
+    // code calls `show` again for each read; it must never fail it, nor
+    // lose or repeat a byte). The text is compared whole whenever no packet
+    // changed a counter between the two plain reads around it.
+    let mut init = read()?;
+    let mut compared = false;
+    for _ in 0..10 {
+        let bytewise = read_bytewise("/proc/net/nsfilter")?;
+        let after = read()?;
+        if after == init {
+            if bytewise != init {
+                return Err(format!(
+                    "read a byte at a time, /proc/net/nsfilter is:\n{bytewise}\nread whole, it is:\n{init}"
+                ));
+            }
+            compared = true;
+            break;
+        }
+        init = after;
+    }
+    if !compared {
+        return Err(
+            "the initial namespace's counters moved in each of 10 attempts to compare \
+                    a byte-at-a-time read of /proc/net/nsfilter with a whole one"
+                .into(),
+        );
     }
     let init_inode = ns_inode("/proc/1/ns/net")?;
     if !init.starts_with(&format!("netns {init_inode}\n")) {
