@@ -356,6 +356,6 @@ impl NetLimit {
             limit: totals.limit.saturating_sub(limit),
             budget: totals.budget.saturating_sub(budget),
         };
-        (new.total() > 0).then_some(new)
+        (new.total() != 0).then_some(new)
     }
 }

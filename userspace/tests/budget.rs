@@ -255,6 +255,78 @@ fn every_refusal_is_counted_by_reason_and_reported_once_a_second_at_most() {
     assert!(refused.limit > 0 && refused.budget > 0, "{refused:?}");
 }
 
+/// A namespace that logs within its fair share (`budget_rate / 2 / A`)
+/// takes from the reserve and is never refused, however hard the others
+/// flood: here 2 flooders and one namespace at 8 lines a second, whose share
+/// is 60 / 2 / 3 = 10.
+#[test]
+fn a_namespace_within_its_fair_share_is_never_refused() {
+    let limits = Limits {
+        budget_rate: 60,
+        budget_burst: 120,
+        ..DEFAULTS
+    };
+    let budget = Budget::new();
+    let mut flooders = [Ns::new(Scope::Shared), Ns::new(Scope::Shared)];
+    let mut moderate = Ns::new(Scope::Shared);
+    let (start, end) = (100 * SEC, 110 * SEC);
+    let mut now = start;
+    let mut next_moderate = start;
+    let mut i = 0;
+    while now < end {
+        flooders[i % 2].packet(&budget, now, limits);
+        i += 1;
+        if now >= next_moderate {
+            moderate.packet(&budget, now, limits);
+            next_moderate += SEC / 8;
+        }
+        now += SEC / 2000;
+    }
+    assert!(
+        flooders.iter().all(|f| f.refused.budget > 0 && f.logged > 0),
+        "the flooders are held by the budget and still log"
+    );
+    assert_eq!(moderate.sent, 80);
+    assert_eq!(
+        moderate.refused,
+        Suppressed::default(),
+        "a namespace within its share was refused ({} of {} logged)",
+        moderate.logged,
+        moderate.sent
+    );
+}
+
+/// Namespaces refused by the budget alone, never by their own limit, get
+/// summary lines that report those refusals.
+#[test]
+fn refusals_by_the_budget_alone_are_reported() {
+    let limits = Limits {
+        budget_rate: 5,
+        budget_burst: 10,
+        ..DEFAULTS
+    };
+    let budget = Budget::new();
+    let mut crowd: Vec<Ns> = (0..3).map(|_| Ns::new(Scope::Shared)).collect();
+    let mut now = 100 * SEC;
+    while now < 110 * SEC {
+        for ns in &mut crowd {
+            ns.packet(&budget, now, limits);
+        }
+        now += SEC / 20;
+    }
+    // A rest, then one line each: its summary reports what is left.
+    now += 10 * SEC;
+    for ns in &mut crowd {
+        assert!(ns.packet(&budget, now, limits), "a rested namespace logs");
+        now += SEC;
+    }
+    for ns in &crowd {
+        assert_eq!(ns.refused.limit, 0, "20 lines a second are within log_rate");
+        assert!(ns.refused.budget > 0, "the budget refused some");
+        assert_eq!(ns.reported(), ns.refused, "summaries add up to the counters");
+    }
+}
+
 /// On PREEMPT_RT the hook can be preempted between the decision to report
 /// and the print: the next summary counts its second from the print, so the
 /// log's timestamps stay a second apart however late the last one came out.
