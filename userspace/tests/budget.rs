@@ -283,7 +283,9 @@ fn a_namespace_within_its_fair_share_is_never_refused() {
         now += SEC / 2000;
     }
     assert!(
-        flooders.iter().all(|f| f.refused.budget > 0 && f.logged > 0),
+        flooders
+            .iter()
+            .all(|f| f.refused.budget > 0 && f.logged > 0),
         "the flooders are held by the budget and still log"
     );
     assert_eq!(moderate.sent, 80);
@@ -323,7 +325,11 @@ fn refusals_by_the_budget_alone_are_reported() {
     for ns in &crowd {
         assert_eq!(ns.refused.limit, 0, "20 lines a second are within log_rate");
         assert!(ns.refused.budget > 0, "the budget refused some");
-        assert_eq!(ns.reported(), ns.refused, "summaries add up to the counters");
+        assert_eq!(
+            ns.reported(),
+            ns.refused,
+            "summaries add up to the counters"
+        );
     }
 }
 
