@@ -33,9 +33,7 @@ top=$(dirname "$here")
 . "$here/debian13.sh"
 
 out=$(realpath -m "${1:-$top/deb}")
-dkms_deb=$(compgen -G "$out/nsfilter-dkms_*_all.deb" | head -n1 || true)
-cmd_deb=$(compgen -G "$out/nsfilter_*_amd64.deb" | head -n1 || true)
-[ -n "$dkms_deb" ] && [ -n "$cmd_deb" ] || die "no packages in $out: run 'make deb' first"
+find_nsfilter_debs "$out"
 version=$(dpkg-deb -f "$dkms_deb" Version)
 
 k73=$LINUX_73_RELEASE

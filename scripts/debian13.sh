@@ -8,6 +8,7 @@
 #                             built Debian's 7.3 kernel (and EXTRA packages);
 #                             prints its path.
 # - deb13_root WHAT PKGS...   a Debian 13 root with those packages.
+# - find_nsfilter_debs OUT    the two packages make deb put in OUT.
 # - in_root ROOT DIR... -- CMD   CMD in ROOT with each DIR bind-mounted at its
 #                             own path; the mounts live in a private mount
 #                             namespace, so they vanish with CMD whatever
@@ -103,6 +104,14 @@ trixie_packages() {
 	# CONFIG_OPENSSL_SUPPORTS_ML_DSA); without them olddefconfig drops options.
 	echo "pahole=$TRIXIE_PAHOLE_VERSION,openssl"
 	echo "make,bc,flex,bison,libelf-dev,libssl-dev,kmod,cpio,xz-utils,python3,libc6-dev"
+}
+
+# The packages `make deb` put in OUT: sets dkms_deb and cmd_deb, or dies.
+# Usage: find_nsfilter_debs OUT
+find_nsfilter_debs() {
+	dkms_deb=$(compgen -G "$1/nsfilter-dkms_*_all.deb" | head -n1 || true)
+	cmd_deb=$(compgen -G "$1/nsfilter_*_amd64.deb" | head -n1 || true)
+	[ -n "$dkms_deb" ] && [ -n "$cmd_deb" ] || die "no packages in $1: run 'make deb' first"
 }
 
 # A Debian 13 build root in the cache, made once per package list; prints it.

@@ -36,9 +36,7 @@ top=$(dirname "$here")
 . "$here/debian13.sh"
 
 out=$(realpath -m "${1:-$top/deb}")
-dkms_deb=$(compgen -G "$out/nsfilter-dkms_*_all.deb" | head -n1 || true)
-cmd_deb=$(compgen -G "$out/nsfilter_*_amd64.deb" | head -n1 || true)
-[ -n "$dkms_deb" ] && [ -n "$cmd_deb" ] || die "no packages in $out: run 'make deb' first"
+find_nsfilter_debs "$out"
 command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found: run scripts/setup.sh (e2fsprogs)"
 qemu=${QEMU:-qemu-system-x86_64}
 command -v "$qemu" >/dev/null || die "QEMU not found ($qemu): run scripts/setup.sh"
