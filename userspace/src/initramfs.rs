@@ -150,6 +150,9 @@ touch /lib/modules/$(uname -r)/modules.dep
 if [ -f /lib/modules/load ]; then
 	while read -r m; do insmod "$m" || echo "nsfilter-lab: could not load $m"; done </lib/modules/load
 fi
+# As Debian's udev does (50-udev-default.rules): any user may open the tun
+# device (making a tap still takes CAP_NET_ADMIN in the namespace).
+if [ -e /dev/net/tun ]; then chmod 0666 /dev/net/tun; fi
 echo
 echo "@RELEASE@$(uname -r)@@"
 echo "@START@"
