@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What nsfilter does with each packet, and its module parameters.
+//! nsfilter's hook and module parameters: the kernel's side of each
+//! packet's decision (`decision.rs`), and the settings' parameters.
 //!
 //! Safe code only: this is the leaf that implements [`crate::sys`]'s traits.
 
-use crate::budget::{Budget, NetLimit, Scope, Verdict};
-use crate::counters::{Counters, CpuCounters};
+use crate::budget::{Budget, Suppressed};
+use crate::counters::CpuCounters;
+use crate::decision::{self, Output};
 use crate::logline::{Dialect, LogLine};
-use crate::packet;
+use crate::packet::{self, Family};
 use crate::settings::{Param, SETTINGS};
 use crate::sys::{self, Level, Net, NetHook, Packet, Params, RcuReader};
 use core::fmt::{self, Write};
@@ -24,88 +26,75 @@ static BUDGET: Budget = Budget::new();
 /// The hook that logs every packet.
 pub(crate) struct Logger;
 
-/// What nsfilter keeps for each namespace.
-pub(crate) struct NetState {
-    counters: Counters<sys::PerCpu<CpuCounters>>,
-    limit: NetLimit,
-    /// Whether its lines come out of the host-wide budget.
-    scope: Scope,
-    /// Whether a user namespace other than the initial one owns it (what
-    /// `skip_userns` leaves out).
-    in_userns: bool,
+/// What nsfilter keeps for each namespace: its counters in the kernel's
+/// per-CPU storage.
+pub(crate) type NetState = decision::NetState<sys::PerCpu<CpuCounters>>;
+
+/// The kernel's clock and log, for one packet's decision.
+struct Printer<'a, 'b> {
+    packet: &'a Packet<'b>,
+    family: Family,
+    netns: u32,
+}
+
+impl Output for Printer<'_, '_> {
+    fn now_ns(&self) -> u64 {
+        sys::now_ns()
+    }
+
+    fn summary(&mut self, level: u32, netns: u32, refused: Suppressed) {
+        // No `NETNS=` or `IN=`: no reader takes it for a packet.
+        sys::print(
+            Level::from_number(level),
+            format_args!(
+                "ratelimit: netns {netns} suppressed {} lines (limit {}, budget {})",
+                refused.total(),
+                refused.limit,
+                refused.budget
+            ),
+        );
+    }
+
+    fn line(&mut self, level: u32) {
+        let in_dev = self.packet.in_dev_name();
+        let line = LogLine {
+            netns: self.netns,
+            in_dev: in_dev.as_bytes(),
+            family: self.family,
+            packet: self.packet,
+            dialect: DIALECT,
+        };
+        sys::print(Level::from_number(level), format_args!("{line}"));
+    }
 }
 
 impl NetHook for Logger {
     type NetState = NetState;
 
     fn init_net(net: &Net) -> Result<Self::NetState> {
-        Ok(NetState {
-            counters: Counters::new(sys::PerCpu::new()?),
-            limit: NetLimit::new(),
-            scope: if net.is_initial() {
-                Scope::Initial
-            } else {
-                Scope::Shared
-            },
-            in_userns: !net.in_initial_userns(),
-        })
+        Ok(NetState::new(
+            sys::PerCpu::new()?,
+            net.is_initial(),
+            !net.in_initial_userns(),
+        ))
     }
 
     fn packet(state: &Self::NetState, pkt: &Packet<'_>, rcu: &RcuReader) {
         let Some(family) = pkt.family() else {
             return;
         };
-        let counters = state.counters.local();
         let summary = packet::parse(family, pkt);
-        counters.seen(family, &summary);
         let netns = pkt.net().inode();
-        if !SETTINGS.enabled()
-            || (state.in_userns && SETTINGS.skip_userns())
-            || !SETTINGS.wants(rcu, netns, &summary)
-        {
-            counters.filtered();
-            return;
-        }
-        let verdict = state.limit.admit(
-            &BUDGET,
-            state.scope,
-            sys::now_ns(),
-            SETTINGS.limits(),
-            || state.counters.suppressed_total(),
-        );
-        match verdict {
-            Verdict::Refused(reason) => counters.suppressed(reason),
-            Verdict::Log(suppressed) => {
-                let level = Level::from_number(SETTINGS.log_level());
-                if let Some(s) = suppressed {
-                    // No `NETNS=` or `IN=`: no reader takes it for a packet.
-                    sys::print(
-                        level,
-                        format_args!(
-                            "ratelimit: netns {netns} suppressed {} lines (limit {}, budget {})",
-                            s.total(),
-                            s.limit,
-                            s.budget
-                        ),
-                    );
-                    state.limit.summary_printed(sys::now_ns());
-                }
-                let in_dev = pkt.in_dev_name();
-                let line = LogLine {
-                    netns,
-                    in_dev: in_dev.as_bytes(),
-                    family,
-                    packet: pkt,
-                    dialect: DIALECT,
-                };
-                sys::print(level, format_args!("{line}"));
-                counters.logged();
-            }
-        }
+        let mut out = Printer {
+            packet: pkt,
+            family,
+            netns,
+        };
+        state.packet(&SETTINGS, &BUDGET, rcu, netns, family, &summary, &mut out);
     }
 
     fn show(state: &Self::NetState, net: &Net, out: &mut dyn Write) -> fmt::Result {
-        state.counters.show(net.inode(), out)
+        state.counters().show(net.inode(), out)
     }
 
     fn loaded() {

@@ -14,6 +14,7 @@ use kernel::prelude::*;
 mod bindings;
 mod budget;
 mod counters;
+mod decision;
 mod hook;
 mod logline;
 mod packet;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# make mutants, host half: mutates the module's safe logic (rust/counters.rs,
-# logline.rs, packet.rs, ratelimit.rs, settings.rs: the files the host tests
-# compile) with cargo-mutants and runs the host tests against each mutant.
+# make mutants, host half: mutates the module's safe logic (rust/budget.rs,
+# counters.rs, decision.rs, logline.rs, packet.rs, ratelimit.rs, settings.rs:
+# the files the host tests compile) with cargo-mutants and runs the host tests against each mutant.
 #
 # Usage: scripts/mutants.sh [OUT [CARGO-MUTANTS OPTIONS...]]
 #   OUT: where the report goes (default mutants.out under the cache); the

@@ -49,7 +49,7 @@ image=$kdir/arch/x86/boot/bzImage
 # refuse to load.
 mutants=(
 	"layout_mismatch|rust/helpers.c|[NSFILTER_LAYOUT_NET_PROC_NET] = offsetof(struct net, proc_net),|[NSFILTER_LAYOUT_NET_PROC_NET] = offsetof(struct net, proc_net) + 8,|load_unload"
-	"no_budget|rust/hook.rs|scope: if net.is_initial() {|scope: if true || net.is_initial() {|host_budget_under_a_crowd"
+	"no_budget|rust/decision.rs|            scope: if initial {|            scope: if true || initial {|host_budget_under_a_crowd"
 	"no_reserve|rust/budget.rs|                limits.budget_burst / 2\n|                0\n|host_budget_under_a_crowd"
 	"priority_last|rust/sys/pernet.rs|priority: bindings::NF_IP_PRI_FIRST,|priority: bindings::NF_IP_PRI_LAST,|hook_runs_first"
 	"init_only_at_load|rust/sys/pernet.rs|let mut ret = unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) };|let at_load = AT_LOAD.load(Ordering::Relaxed) && unsafe { (*net).ns.inum } != 4026531840 && unsafe { (*net).ns.inum } != 4026531833;\n        let mut ret = if at_load { 0 } else { unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) } };|namespaces_before_insmod"
@@ -57,7 +57,7 @@ mutants=(
 	"init_only_at_load|rust/sys/pernet.rs|static REGISTERED: AtomicBool = AtomicBool::new(false);|static REGISTERED: AtomicBool = AtomicBool::new(false);\nstatic AT_LOAD: AtomicBool = AtomicBool::new(false);|"
 	"skip_ipv6|rust/sys/pernet.rs|pf: bindings::NFPROTO_INET as u8,|pf: bindings::NFPROTO_IPV4 as u8,|ipv6_tcp_udp"
 	"tcp_as_other|rust/counters.rs|(Some(proto::TCP), _) => &self.tcp,|(Some(proto::TCP), _) => &self.other,|counters_per_protocol"
-	"log_twice|rust/hook.rs|sys::print(level, format_args!(\"{line}\"));|sys::print(level, format_args!(\"{line}\"));\n                sys::print(level, format_args!(\"{line}\"));|nat_masquerade_lab"
+	"log_twice|rust/hook.rs|sys::print(Level::from_number(level), format_args!(\"{line}\"));|sys::print(Level::from_number(level), format_args!(\"{line}\"));\n        sys::print(Level::from_number(level), format_args!(\"{line}\"));|nat_masquerade_lab"
 	"stale_bucket|rust/ratelimit.rs|                if tat > furthest {|                if false && tat > furthest {|rate_change_takes_effect_at_once"
 	"ignore_log_rate|rust/settings.rs|Param::LogRate => self.rate.store(parse_rate(value)?, Ordering::Relaxed),|Param::LogRate => drop(parse_rate(value)?),|rate_change_takes_effect_at_once"
 	"drop_state_before_unhook|rust/sys/pernet.rs|unsafe { bindings::nf_unregister_net_hook(net, (*Self::slot(net)).ops.get()) };|unsafe { ptr::drop_in_place(addr_of_mut!((*Self::slot(net)).state)) };\n        unsafe { bindings::synchronize_net() };\n        unsafe { bindings::nf_unregister_net_hook(net, (*Self::slot(net)).ops.get()) };|namespace_deaths_under_flood"

@@ -9,6 +9,8 @@
 mod budget;
 #[path = "../../rust/counters.rs"]
 mod counters;
+#[path = "../../rust/decision.rs"]
+mod decision;
 #[path = "../../rust/logline.rs"]
 mod logline;
 #[path = "../../rust/packet.rs"]
