@@ -25,7 +25,9 @@
 # Linux 7.3; debian: Debian 13's own 7.3 kernel, unmodified; debian-rt: its
 # PREEMPT_RT flavour; debug, race: see
 # scripts/kernel.sh), KDIR (any other Rust-enabled kernel build tree), KSRC
-# (kernel source tarball or folder), LLVM (default -19), NSFILTER_CACHE.
+# (kernel source tarball or folder), LLVM (default -19), NSFILTER_CACHE,
+# EXPECT_SKIP (with KDIR: the tests its kernel cannot run, comma-separated;
+# default the fault injection test, which needs the debug configuration).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := module
@@ -46,7 +48,9 @@ KDIR = $(eval KDIR := $(shell scripts/kernel.sh kdir $(KERNEL)))$(KDIR)
 # its modules and the taints it is expected to show.
 LAB_KERNEL = $(eval LAB_KERNEL := $(shell scripts/kernel.sh lab-args $(KERNEL)))$(LAB_KERNEL)
 else
-LAB_KERNEL = --kernel "$(KDIR)/arch/x86/boot/bzImage"
+EXPECT_SKIP ?= fault_injection_netns_and_insmod
+comma := ,
+LAB_KERNEL = --kernel "$(KDIR)/arch/x86/boot/bzImage" --expect-skip "$(if $(EXPECT_SKIP),$(EXPECT_SKIP),$(comma))"
 endif
 export LLVM
 

@@ -57,6 +57,7 @@ pub(crate) fn with_variant(o: &Options) -> Result<Options> {
     o.kernel = cached.kernel;
     o.kernel_modules = o.kernel_modules.or(cached.kernel_modules);
     o.allow_taint = o.allow_taint.or(cached.allow_taint);
+    o.expect_skip = o.expect_skip.or(cached.expect_skip);
     o.memory_mb = o.memory_mb.or(cached.memory_mb);
     Ok(o)
 }

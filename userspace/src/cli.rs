@@ -30,6 +30,8 @@ Options:
   --kernel PATH           kernel image to boot (bzImage)
   --kernel-modules DIR    a distribution kernel's modules, loaded in the order DIR/load lists
   --allow-taint LETTERS   taints the run may add (default O: out-of-tree; Debian's kernel: OE)
+  --expect-skip NAME,...  tests this kernel cannot run (test): any other SKIP fails the run;
+                          --kernel-variant gives the cached kernel's list (scripts/kernel.sh)
   --memory MB             guest memory (default 512)
   --module PATH           nsfilter.ko to load
   --no-module             do not load the module (exec)
@@ -94,6 +96,8 @@ pub struct Options {
     pub kernel_modules: Option<PathBuf>,
     /// Taint letters the run may add (`O` unless given).
     pub allow_taint: Option<String>,
+    /// `test`: the tests this kernel cannot run; any other skip fails.
+    pub expect_skip: Option<Vec<String>>,
     /// Guest memory in MiB.
     pub memory_mb: Option<u32>,
     /// Module.
@@ -141,6 +145,7 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
         kernel_variant: None,
         kernel_modules: None,
         allow_taint: None,
+        expect_skip: None,
         memory_mb: None,
         module: None,
         no_module: false,
@@ -178,6 +183,20 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
                     Error::Usage(format!("--memory wants MiB (at least 128), not '{v}'"))
                 })?;
                 o.memory_mb = Some(mb);
+            }
+            "--expect-skip" => {
+                let v = value(arg, it.next())?;
+                let names: Vec<String> = v
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(String::from)
+                    .collect();
+                if let Some(bad) = names.iter().find(|n| !guest::is_test(n)) {
+                    return Err(Error::Usage(format!(
+                        "--expect-skip: no test is named '{bad}'"
+                    )));
+                }
+                o.expect_skip = Some(names);
             }
             "--module" => o.module = Some(value(arg, it.next())?.into()),
             "--no-module" => o.no_module = true,
@@ -274,6 +293,8 @@ pub fn main(args: &[String]) -> Result<i32> {
 }
 
 fn test(o: &Options) -> Result<i32> {
+    // The cached kernel's options, its expected skips among them.
+    let o = &crate::boot::with_variant(o)?;
     let scale = if o.stress { "stress" } else { "quick" };
     let args = vec!["test".to_string(), o.filter.clone(), scale.to_string()];
     let started = Instant::now();
@@ -290,6 +311,22 @@ fn test(o: &Options) -> Result<i32> {
     print_kernel(&outcome.lines);
     print_summary(&report);
     let mut problems = v.problems;
+    let expected = o.expect_skip.clone().unwrap_or_default();
+    let unexpected: Vec<String> = report
+        .results
+        .iter()
+        .filter_map(|r| {
+            let why = r.skip.as_ref()?;
+            (!expected.contains(&r.name)).then(|| format!("{} ({why})", r.name))
+        })
+        .collect();
+    if !unexpected.is_empty() {
+        problems.push(format!(
+            "skipped, though this kernel is expected to run them: {} \
+             (--expect-skip names the tests a kernel cannot run)",
+            unexpected.join(", ")
+        ));
+    }
     if !report.passed() {
         let failed: Vec<_> = report
             .results
@@ -531,6 +568,31 @@ mod tests {
             ]
         );
         assert_eq!(o.exec, args("ip netns"));
+    }
+
+    #[test]
+    fn expected_skips_name_tests_of_the_suite() {
+        let o = parse_args(&args(
+            "test --expect-skip fault_injection_netns_and_insmod,load_unload",
+        ))
+        .unwrap();
+        assert_eq!(
+            o.expect_skip,
+            Some(vec![
+                "fault_injection_netns_and_insmod".to_string(),
+                "load_unload".to_string()
+            ])
+        );
+        // "," is the empty list: nothing may skip.
+        let o = parse_args(&args("test --expect-skip ,")).unwrap();
+        assert_eq!(o.expect_skip, Some(vec![]));
+        assert_eq!(parse_args(&args("test")).unwrap().expect_skip, None);
+        for bad in ["test --expect-skip fault_injection", "test --expect-skip"] {
+            assert!(
+                matches!(parse_args(&args(bad)), Err(Error::Usage(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

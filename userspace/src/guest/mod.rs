@@ -36,6 +36,7 @@ mod tests_names;
 mod tests_reliability;
 
 pub use agent::main;
+pub(crate) use suite::is_test;
 pub use tests_budget::flood;
 
 /// A failed step inside the guest.

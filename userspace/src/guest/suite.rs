@@ -19,7 +19,7 @@ use super::tests_counters::{test_counters_per_protocol, test_proc_counters};
 use super::tests_logformat::test_logformat;
 use super::tests_names::test_names;
 use super::tests_reliability::{
-    test_churn, test_fuzz, test_load_unload_flood, test_namespace_deaths,
+    kmemleak_check, test_churn, test_fuzz, test_load_unload_flood, test_namespace_deaths,
 };
 use super::{GuestResult, SKIP};
 use std::fs;
@@ -149,6 +149,10 @@ const SELFTESTS: &[Test] = &[
         run: |_| Err("this test fails on purpose".into()),
     },
     Test {
+        name: "selftest_skip",
+        run: |_| Err(super::skip("this test skips on purpose")),
+    },
+    Test {
         name: "selftest_missing_result",
         run: |_| std::process::exit(0),
     },
@@ -175,6 +179,11 @@ const SELFTESTS: &[Test] = &[
         },
     },
 ];
+
+/// Whether a test of the suite is named `name`.
+pub(crate) fn is_test(name: &str) -> bool {
+    SUITE.iter().any(|t| t.name == name)
+}
 
 /// Whether the test `name` is one that `filter` selects: its name contains
 /// the filter or, for `a,b`, `a` or `b`.
@@ -232,7 +241,38 @@ pub(super) fn run_suite(filter: &str, scale: &'static Scale) -> i32 {
             }
         }
     }
+    if SELFTESTS.iter().all(|t| t.name != filter) {
+        if let Err(e) = after_the_suite() {
+            failed += 1;
+            for line in e.lines() {
+                println!("# {line}");
+            }
+        }
+    }
     i32::from(failed > 0)
+}
+
+/// What is checked once every test has run, on a kernel that can: lockdep
+/// still on (it switches itself off at its first report, and every later
+/// locking bug would go unseen, so a run that ends with it off proves
+/// nothing about locking), and a last kmemleak scan with no leak of
+/// nsfilter's. A failure makes the agent exit non-zero.
+fn after_the_suite() -> GuestResult {
+    if let Ok(stats) = fs::read_to_string("/proc/lockdep_stats") {
+        let on = stats
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("debug_locks:"))
+            .map(str::trim);
+        if on != Some("1") {
+            return Err(format!(
+                "after the suite: lockdep is off (debug_locks: {}): it switched itself off, \
+                 and the tests after that were not checked for locking bugs",
+                on.unwrap_or("not in /proc/lockdep_stats")
+            ));
+        }
+        println!("# after the suite: lockdep still on");
+    }
+    kmemleak_check()
 }
 
 #[cfg(test)]
