@@ -3,8 +3,9 @@
 # and checks that the verdict catches each break (a guest command that fails,
 # a kernel WARNING, a new taint, lockdep switching itself off, a kmemleak
 # report, a SLUB report; in the test path a failing test, a kernel report
-# during a test, an unexpected SKIP, a missing result, a panic and a hang
-# mid-suite, a filter that matches nothing), then the commands' clear errors.
+# during a test, records overwritten unread, an unexpected SKIP, a missing
+# result, a panic and a hang mid-suite, a filter that matches nothing), then
+# the commands' clear errors.
 # Usage: scripts/lab-selftest.sh NSFILTER-LAB --kernel BZIMAGE --module KO [OPTIONS...]
 set -uo pipefail
 bin=$1
@@ -63,6 +64,7 @@ expect_test_failure "a missing KTAP result" "never reported" --filter selftest_m
 expect_test_failure "a panic mid-suite" "exited with status 101" --filter selftest_panic
 expect_test_failure "a report during a test" "the kernel reported during this test" --filter selftest_kernel_report
 expect_test_failure "a SKIP this kernel should not have" "skipped, though this kernel is expected to run them: selftest_skip" --filter selftest_skip
+expect_test_failure "records overwritten unread" "kernel log records were overwritten before they were read" --filter selftest_lost_records
 expect_test_failure "a hang mid-suite" "did not finish within 20 s" --filter selftest_hang --timeout 20
 expect_test_failure "a filter matching nothing" "no test name contains 'no-such-test'" --filter no-such-test
 

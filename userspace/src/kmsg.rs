@@ -14,6 +14,8 @@ pub struct Kmsg {
     pub seen: Vec<String>,
     /// The kernel's timestamp of each of `seen`, in microseconds since boot.
     pub seen_us: Vec<u64>,
+    /// The log level of each of `seen`: 0 an emergency, 7 debug.
+    pub seen_level: Vec<u8>,
     /// How many times records were overwritten before they could be read.
     pub lost: usize,
 }
@@ -68,6 +70,7 @@ impl Kmsg {
             file,
             seen: Vec::new(),
             seen_us: Vec::new(),
+            seen_level: Vec::new(),
             lost: 0,
         })
     }
@@ -78,6 +81,7 @@ impl Kmsg {
             file: open_raw()?,
             seen: Vec::new(),
             seen_us: Vec::new(),
+            seen_level: Vec::new(),
             lost: 0,
         })
     }
@@ -85,12 +89,29 @@ impl Kmsg {
     /// Reads every record available now; returns how many were new.
     pub fn poll(&mut self) -> io::Result<usize> {
         let before = self.seen.len();
-        let (seen, seen_us) = (&mut self.seen, &mut self.seen_us);
-        self.lost += read_records(&mut self.file, |_, us, msg| {
+        let (seen, seen_us, seen_level) = (&mut self.seen, &mut self.seen_us, &mut self.seen_level);
+        self.lost += read_records(&mut self.file, |level, us, msg| {
             seen.push(msg);
             seen_us.push(us);
+            seen_level.push(level);
         })?;
         Ok(self.seen.len() - before)
+    }
+
+    /// Takes every record seen so far, with its level, and forgets them.
+    pub fn take(&mut self) -> Vec<(u8, String)> {
+        self.seen_us.clear();
+        std::mem::take(&mut self.seen_level)
+            .into_iter()
+            .zip(std::mem::take(&mut self.seen))
+            .collect()
+    }
+
+    /// Forgets every record seen so far.
+    pub fn clear(&mut self) {
+        self.seen.clear();
+        self.seen_us.clear();
+        self.seen_level.clear();
     }
 
     /// Polls until `done(seen)` holds or `timeout` passes; returns whether it held.

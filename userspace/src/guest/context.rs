@@ -145,8 +145,7 @@ impl Ctx {
     /// Forgets the lines seen so far.
     pub(super) fn mark(&mut self) {
         let _ = self.kmsg.poll();
-        self.kmsg.seen.clear();
-        self.kmsg.seen_us.clear();
+        self.kmsg.clear();
     }
 }
 

@@ -32,8 +32,7 @@ impl Watch {
         if let Err(e) = self.kmsg.poll() {
             self.broken = Some(format!("failed to read /dev/kmsg: {e}"));
         }
-        self.kmsg.seen_us.clear();
-        for line in self.kmsg.seen.drain(..) {
+        for (_, line) in self.kmsg.take() {
             if kernel_failure(&line).is_some() {
                 self.reports.push(line);
             } else if (line.contains("taint") || line.starts_with("nsfilter: loaded"))
@@ -108,6 +107,15 @@ pub(super) fn since(mark: &Mark) -> Vec<String> {
     let mut out: Vec<String> = w.reports.iter().skip(mark.0).cloned().collect();
     out.extend(w.broken.clone());
     out
+}
+
+/// Holds the watcher off the log while it lives (for the lost-record
+/// self-test: records written meanwhile can overrun it).
+pub(super) struct Held(#[allow(dead_code)] Option<MutexGuard<'static, Watch>>);
+
+/// Holds the watcher off the log until the result is dropped.
+pub(super) fn hold() -> Held {
+    Held(watch())
 }
 
 /// What the kernel said about taint during the run, and nsfilter's load

@@ -173,12 +173,38 @@ const SELFTESTS: &[Test] = &[
         },
     },
     Test {
+        name: "selftest_lost_records",
+        run: |_| lost_records(),
+    },
+    Test {
         name: "selftest_hang",
         run: |_| loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
     },
 ];
+
+/// Writes several times the kernel log's size while the report watcher is
+/// held off it: the log overruns the watcher, which must fail the test (a
+/// report lost that way would otherwise go unseen).
+fn lost_records() -> GuestResult {
+    use std::io::Write;
+    // Userspace writes to /dev/kmsg are rate limited unless this is on.
+    fs::write("/proc/sys/kernel/printk_devkmsg", "on")
+        .map_err(|e| format!("printk_devkmsg: {e}"))?;
+    let _held = reports::hold();
+    let mut kmsg = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/kmsg")
+        .map_err(|e| format!("/dev/kmsg: {e}"))?;
+    let record = format!("<6>selftest: filling the log {}\n", "x".repeat(200));
+    // 8 MiB: more than any log buffer the lab kernels have.
+    for _ in 0..(8 << 20) / record.len() {
+        kmsg.write_all(record.as_bytes())
+            .map_err(|e| format!("/dev/kmsg: {e}"))?;
+    }
+    Ok(())
+}
 
 /// Whether a test of the suite is named `name`.
 pub(crate) fn is_test(name: &str) -> bool {

@@ -8,10 +8,12 @@ use super::module::{
 };
 use super::net::{in_netns, quiet_pair, sh, udp_exchange, v4, LOG_WAIT};
 use super::GuestResult;
+use crate::frames::{self, Ipv4Spec};
 use crate::initramfs::guest_path;
+use crate::sys;
 use std::fs;
 use std::net::UdpSocket;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Every parameter: `modinfo` describes it; it takes effect on the next
 /// packet when written; an invalid value is refused (at insmod and through
@@ -134,6 +136,26 @@ pub(super) fn test_params(ctx: &mut Ctx) -> GuestResult {
     expect(udp_logged(ctx, pair, 40000, 6000)?, false, "enabled=0")?;
     param_write("enabled", "1").map_err(|e| format!("enabled failed: {e}"))?;
     expect(udp_logged(ctx, pair, 40000, 6000)?, true, "enabled=1")?;
+    // log_level: the next line comes out at the new level (the record's
+    // own, as /dev/kmsg gives it), by number or by name; the default is
+    // KERN_WARNING, as the kernel's LOG target.
+    for (value, level) in [("3", 3u8), ("debug", 7), ("warning", 4)] {
+        param_write("log_level", value).map_err(|e| format!("log_level={value}: {e}"))?;
+        expect(udp_logged(ctx, pair, 40000, 6000)?, true, "log_level")?;
+        let levels: Vec<u8> = ctx
+            .kmsg
+            .seen
+            .iter()
+            .zip(&ctx.kmsg.seen_level)
+            .filter(|(l, _)| l.starts_with("nsfilter: NETNS="))
+            .map(|(_, level)| *level)
+            .collect();
+        if levels != [level] {
+            return Err(format!(
+                "with log_level={value} the line came out at level {levels:?}, not {level}"
+            ));
+        }
+    }
     // Only root may write: the files are 0644.
     let mode = sh("stat -c %a /sys/module/nsfilter/parameters/ports")?;
     if mode.trim() != "644" {
@@ -182,17 +204,38 @@ pub(super) fn test_rate_change(ctx: &mut Ctx) -> GuestResult {
     // The host-wide budget out of the way: this is about the namespace's own.
     ctx.load_with("log_rate=1 log_burst=1000000 budget_rate=1000000 budget_burst=1000000")?;
     let (_, nb) = quiet_pair("ra", "rb", 32)?;
-    let sink = in_netns(Some("rb"), || UdpSocket::bind("10.32.0.2:9999"))?;
     let tx = in_netns(Some("ra"), || UdpSocket::bind("10.32.0.1:9998"))?;
+    // The flood is written into a tap of rb: each write runs the hook before
+    // it returns (`sys::Tap`), so all 3,000 reach it (sent over the veth
+    // pair, the backlog queue dropped some) and all must be logged.
+    let tap = in_netns(Some("rb"), || sys::Tap::create("rbt"))?;
+    sh("ip -n rb link set rbt up")?;
+    let frame = frames::ethernet(
+        [0xff; 6],
+        [0x02, 0, 0, 0, 0x20, 0x01],
+        0x0800,
+        &frames::ipv4(
+            Ipv4Spec {
+                src: [10, 32, 0, 9],
+                dst: [10, 32, 0, 8],
+                proto: 17,
+                id: 1,
+                frag_off: 0,
+                ihl: 5,
+                total_len: None,
+            },
+            &frames::udp(9998, 9999, b"flood"),
+        ),
+    );
     for _ in 0..3000 {
-        tx.send_to(b"flood", "10.32.0.2:9999")
-            .map_err(|e| e.to_string())?;
+        tap.receive(&frame)
+            .map_err(|e| format!("a write into rbt: {e}"))?;
     }
-    drop(sink);
+    drop(tap);
     let logged = counter(&proc_counters("rb")?, "logged")?;
-    if logged < 2000 {
+    if logged != 3000 {
         return Err(format!(
-            "only {logged} of the flood were logged with a burst of 1000000"
+            "{logged} of the flood's 3000 packets were logged with a burst of 1000000"
         ));
     }
     if param_read("log_rate")? != "1" || param_read("log_burst")? != "1000000" {
@@ -233,12 +276,22 @@ pub(super) fn test_rate_change(ctx: &mut Ctx) -> GuestResult {
 }
 
 /// A namespace that floods exhausts only its own bucket: the quiet one's
-/// lines all appear; the flooded one logs at most burst + rate x elapsed + 1,
-/// and its logged plus suppressed lines equal the packets it received.
+/// lines all appear; the flooded one logs exactly what its bucket allows,
+/// within one line each way, and its logged plus suppressed lines equal the
+/// packets it received.
+///
+/// The flood is written into a tap device of the flooded namespace at a
+/// steady 500 packets a second (ten times the rate) for 2 s. A tap's write
+/// runs the hook before it returns (`sys::Tap`), so the hook sees each packet
+/// between the write's start and end, which the writer records: the lines
+/// admitted are then bounded on both sides by the token bucket's arithmetic,
+/// burst + rate x span (± 1), less what a gap longer than a burst's worth of
+/// time could have let the bucket overflow.
 pub(super) fn test_rate_limit(ctx: &mut Ctx) -> GuestResult {
     const RATE: u64 = 50;
     const BURST: u64 = 20;
-    const FLOOD: usize = 3000;
+    const PACE: Duration = Duration::from_millis(2);
+    const FLOOD: u32 = 1000;
     // The host-wide budget out of the way: this is about each namespace's
     // own limit (`host_budget_*` test the budget).
     ctx.load_with(&format!(
@@ -246,17 +299,37 @@ pub(super) fn test_rate_limit(ctx: &mut Ctx) -> GuestResult {
     ))?;
     let (_, flooded) = quiet_pair("fa", "fb", 30)?;
     let (_, quiet) = quiet_pair("qa", "qb", 31)?;
-    let sink = in_netns(Some("fb"), || UdpSocket::bind("10.30.0.2:9999"))?;
-    let start = std::time::Instant::now();
-    let flood = std::thread::spawn(move || -> GuestResult<usize> {
-        let tx = in_netns(Some("fa"), || UdpSocket::bind("10.30.0.1:9998"))?;
-        let mut sent = 0;
-        for _ in 0..FLOOD {
-            if tx.send_to(b"flood", "10.30.0.2:9999").is_ok() {
-                sent += 1;
-            }
+    let tap = in_netns(Some("fb"), || sys::Tap::create("fbt"))?;
+    sh("ip -n fb link set fbt up")?;
+    let frame = frames::ethernet(
+        [0xff; 6],
+        [0x02, 0, 0, 0, 0x1e, 0x01],
+        0x0800,
+        &frames::ipv4(
+            Ipv4Spec {
+                src: [10, 30, 0, 9],
+                dst: [10, 30, 0, 8],
+                proto: 17,
+                id: 1,
+                frag_off: 0,
+                ihl: 5,
+                total_len: None,
+            },
+            &frames::udp(9998, 9999, b"flood"),
+        ),
+    );
+    // Each write's start and end.
+    let flood = std::thread::spawn(move || -> GuestResult<Vec<(Instant, Instant)>> {
+        let begin = Instant::now();
+        let mut writes = Vec::new();
+        for i in 0..FLOOD {
+            std::thread::sleep((begin + PACE * i).saturating_duration_since(Instant::now()));
+            let start = Instant::now();
+            tap.receive(&frame)
+                .map_err(|e| format!("a write into fbt: {e}"))?;
+            writes.push((start, Instant::now()));
         }
-        Ok(sent)
+        Ok(writes)
     });
     for i in 0..5u16 {
         udp_exchange(
@@ -266,37 +339,65 @@ pub(super) fn test_rate_limit(ctx: &mut Ctx) -> GuestResult {
             v4([10, 31, 0, 2], 7000),
         )?;
     }
-    let sent = flood
+    let writes = flood
         .join()
         .map_err(|_| "flood thread panicked".to_string())??;
-    drop(sink);
     let quiet_lines: Vec<String> = (0..5)
         .map(|i| format!("nsfilter: NETNS={quiet} IN=qbv OUT= MAC=* SRC=10.31.0.1 DST=10.31.0.2 LEN=36 TOS=0x00 PREC=0x00 TTL=64 ID=# DF PROTO=UDP SPT={} DPT=7000 LEN=16 ", 41000 + i))
         .collect();
     ctx.expect(&quiet_lines.iter().map(String::as_str).collect::<Vec<_>>())?;
     let counters = proc_counters("fb")?;
-    let elapsed = start.elapsed();
     let (received, logged, suppressed) = (
         counter(&counters, "packets_ipv4")?,
         counter(&counters, "logged")?,
         counter(&counters, "suppressed")?,
     );
-    let bound = BURST + RATE * elapsed.as_millis() as u64 / 1000 + 1;
-    let tag = format!("nsfilter: NETNS={flooded} IN=fbv ");
+    let (first, last) = (writes[0], writes[writes.len() - 1]);
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    // The hook saw the first packet in first.0..first.1, the last in
+    // last.0..last.1.
+    let (longest, shortest) = (
+        nanos(last.1 - first.0),
+        nanos(last.0.saturating_duration_since(first.1)),
+    );
+    // Tokens the bucket could have lost: after the burst is spent, it holds
+    // less than one token after each packet, and overflows only in a gap
+    // longer than (burst - 1) / rate; before, at most the whole gap's worth.
+    let lost: u64 = writes
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let gap = RATE * nanos(w[1].1 - w[0].0) / 1_000_000_000;
+            if i < BURST as usize {
+                gap
+            } else {
+                gap.saturating_sub(BURST - 1)
+            }
+        })
+        .sum();
+    let upper = BURST + RATE * longest / 1_000_000_000 + 1;
+    let lower = (BURST + RATE * shortest / 1_000_000_000).saturating_sub(lost + 1);
+    let tag = format!("nsfilter: NETNS={flooded} IN=fbt ");
     let lines = ctx
         .nsfilter_lines()
         .iter()
         .filter(|l| l.starts_with(&tag))
         .count() as u64;
-    println!("# flood: sent {sent}, received {received}, logged {logged} (bound {bound} in {} ms), suppressed {suppressed}", elapsed.as_millis());
-    if logged > bound || lines != logged {
+    println!(
+        "# flood: {} packets over {} ms, received {received}, logged {logged} \
+         (bounds {lower}..={upper}), suppressed {suppressed}",
+        writes.len(),
+        longest / 1_000_000
+    );
+    if logged > upper || logged < lower || lines != logged {
         return Err(format!(
-            "flooded namespace logged {logged} (kernel log: {lines}), bound {bound}"
+            "flooded namespace logged {logged} (kernel log: {lines}), bounds {lower}..={upper}"
         ));
     }
-    if logged + suppressed != received || received > sent as u64 || suppressed == 0 {
+    if logged + suppressed != received || received != writes.len() as u64 || suppressed == 0 {
         return Err(format!(
-            "logged {logged} + suppressed {suppressed} != received {received} (sent {sent})"
+            "logged {logged} + suppressed {suppressed} != received {received} (written {})",
+            writes.len()
         ));
     }
     // Suppressed lines are reported by a summary line before the next line

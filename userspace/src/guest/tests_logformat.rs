@@ -32,7 +32,7 @@ const OURS: &str = "nsfilter: NETNS=";
 const RULESET: &str = "table inet nsfilter_oracle {\n\
     chain pre {\n\
         type filter hook prerouting priority -2147483647; policy accept;\n\
-        log prefix \"nsfilter-oracle @INODE@ \"\n\
+        log prefix \"nsfilter-oracle @INODE@ \" level info\n\
     }\n\
 }\n";
 /// Frames injected between two drains: well under the kernel log buffer
@@ -136,12 +136,20 @@ impl Comparison {
             .kmsg
             .wait_until(DRAIN_WAIT, |seen| balanced(seen) && done(seen))
             .map_err(|e| format!("failed to read /dev/kmsg: {e}"))?;
-        let seen = std::mem::take(&mut ctx.kmsg.seen);
-        ctx.kmsg.seen_us.clear();
+        let seen = ctx.kmsg.take();
+        // Each line with its level in front (`<4>`): the kernel's LOG logs
+        // at its level, nsfilter at log_level, and the two must agree too.
+        let keyed: Vec<(bool, u64, String)> = seen
+            .iter()
+            .filter_map(|(level, l)| {
+                let (ours, ns, text) = split(l)?;
+                Some((ours, ns, format!("<{level}>{text}")))
+            })
+            .collect();
         let mut by_ns: BTreeMap<u64, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
-        for (ours, ns, text) in seen.iter().filter_map(|l| split(l)) {
-            let entry = by_ns.entry(ns).or_default();
-            if ours {
+        for (ours, ns, text) in &keyed {
+            let entry = by_ns.entry(*ns).or_default();
+            if *ours {
                 entry.0.push(text);
             } else {
                 entry.1.push(text);
@@ -282,7 +290,11 @@ fn hex(bytes: &[u8]) -> String {
 /// Every seed lab and the LOG-format corpus, each packet's line from
 /// nsfilter against the kernel's own LOG line: zero differences.
 pub(super) fn test_logformat(ctx: &mut Ctx) -> GuestResult {
-    ctx.load_with("log_rate=1000000 log_burst=1000000 budget_rate=1000000 budget_burst=1000000")?;
+    // Both at level info, not the default: a line at another level than
+    // log_level says is a difference.
+    ctx.load_with(
+        "log_rate=1000000 log_burst=1000000 budget_rate=1000000 budget_burst=1000000 log_level=6",
+    )?;
     sh("sysctl -qw net.netfilter.nf_log_all_netns=1 && ip link set lo up")?;
     oracle_chain(None)?;
     let every = EveryNewNamespace::install()?;
@@ -336,7 +348,12 @@ pub(super) fn test_logformat(ctx: &mut Ctx) -> GuestResult {
         crate::frames::ethernet(MAC_B, MAC_A, 0x0800, &crate::frames::ipv4(spec, &udp))
     };
     let mut batch = 0u64;
-    while cmp.compared - labs < target && sent < 4 * target {
+    // Sentinels are compared too, but are not the corpus: not counted.
+    let corpus = |cmp: &Comparison, batches: u64| cmp.compared - labs - batches;
+    // At least two of three injected frames must reach the hooks (the
+    // others fail the kernel's own checks before PRE_ROUTING: 90% reached
+    // on every kernel so far).
+    while corpus(&cmp, batch) < target && sent < target * 3 / 2 {
         for _ in 0..BATCH {
             let (kind, frame) = fuzz::logformat_frame(&mut rng, MAC_B, MAC_A);
             *injected.entry(kind).or_default() += 1;
@@ -369,9 +386,9 @@ pub(super) fn test_logformat(ctx: &mut Ctx) -> GuestResult {
         .collect();
     println!(
         "# logformat: compared {} packets ({labs} from the seed labs, {} of {sent} injected frames \
-         reached the hooks), {} differences; by line: {}; injected by kind: {}",
+         reached the hooks, {batch} sentinels), {} differences; by line: {}; injected by kind: {}",
         cmp.compared,
-        cmp.compared - labs,
+        corpus(&cmp, batch),
         cmp.differing,
         shown.join(", "),
         kinds.join(", ")
@@ -388,10 +405,40 @@ pub(super) fn test_logformat(ctx: &mut Ctx) -> GuestResult {
             "nsfilter logged {logged} packets in lf1 but {ours} of its lines were read"
         ));
     }
-    if cmp.compared - labs < target {
+    if corpus(&cmp, batch) < target {
         return Err(format!(
-            "only {} corpus packets compared, want {target}",
-            cmp.compared - labs
+            "only {} corpus packets compared of {sent} injected, want {target}",
+            corpus(&cmp, batch)
+        ));
+    }
+    // Every kind of line the corpus is built to produce, in a fair number
+    // (the rarest, truncated lines, were 1.3% of the lines at 20,000).
+    let least = (target / 200).max(1);
+    let short: Vec<String> = [
+        "ah",
+        "esp",
+        "fragment",
+        "icmp",
+        "icmp-error-with-inner-packet",
+        "icmpv6",
+        "ipv4",
+        "ipv6",
+        "sctp",
+        "tcp",
+        "truncated",
+        "udp",
+        "udplite",
+    ]
+    .iter()
+    .filter_map(|k| {
+        let n = cmp.features.get(k).copied().unwrap_or(0);
+        (n < least).then(|| format!("{k} {n}"))
+    })
+    .collect();
+    if !short.is_empty() {
+        return Err(format!(
+            "kinds of line compared fewer than {least} times: {}",
+            short.join(", ")
         ));
     }
     ctx.unload()
@@ -431,8 +478,7 @@ fn fixture(ctx: &mut Ctx, sock: &sys::PacketSocket) -> GuestResult {
                     .any(|l| l.starts_with(ORACLE) && l.ends_with(&tail))
             })
             .map_err(|e| e.to_string())?;
-        let seen = std::mem::take(&mut ctx.kmsg.seen);
-        ctx.kmsg.seen_us.clear();
+        let seen: Vec<String> = ctx.kmsg.take().into_iter().map(|(_, l)| l).collect();
         let lines: Vec<(bool, u64, &str)> = seen
             .iter()
             .filter_map(|l| split(l))
