@@ -51,6 +51,12 @@ image=$kdir/arch/x86/boot/bzImage
 # stale_lists has the packet path read the lists' previous version (only
 # the final ports value was checked after the write storm).
 #
+# reader_spins_on_writer is defect 2 of the first review put back, its window
+# widened: a writer of a list marks itself busy, spins a while (the mutant's
+# widening), and the packet path waits for it to finish. A packet whose
+# softirq runs on the writer's CPU then spins forever on a writer that
+# cannot run again on that CPU: the write never returns.
+#
 # layout_mismatch makes the kernel's offset of net->proc_net disagree with
 # the bindings' (as bindgen's did on Debian's 7.2.12 kernel, where the module
 # then crashed the kernel at the first new namespace): module init must
@@ -70,6 +76,9 @@ mutants=(
 	"level_ignored|rust/hook.rs|sys::print(Level::from_number(level), format_args!(\"{line}\"));|let _ = level;\n        sys::print(Level::Warning, format_args!(\"{line}\"));|params_at_runtime"
 	"burst_capped|rust/budget.rs|        if !self.own.take(now, limits.rate, limits.burst, 1, 0) {|        if !self.own.take(now, limits.rate, limits.burst.min(2500), 1, 0) {|rate_change_takes_effect_at_once"
 	"stale_lists|rust/settings.rs|        &self.lists[self.current.load(Ordering::Acquire) & 1]|        &self.lists[self.current.load(Ordering::Acquire) & 1 ^ 1]|param_writes_under_flood"
+	"reader_spins_on_writer|rust/settings.rs|pub(crate) static SETTINGS: Settings = Settings::new();|pub(crate) static SETTINGS: Settings = Settings::new();\nstatic WRITING: AtomicBool = AtomicBool::new(false);|param_writes_under_flood"
+	"reader_spins_on_writer|rust/settings.rs|        change(next);\n        self.current.store(now ^ 1, Ordering::Release);|        WRITING.store(true, Ordering::Relaxed);\n        for _ in 0..1_000_000 {\n            core::hint::spin_loop();\n        }\n        change(next);\n        self.current.store(now ^ 1, Ordering::Release);\n        WRITING.store(false, Ordering::Release);|"
+	"reader_spins_on_writer|rust/settings.rs|        &self.lists[self.current.load(Ordering::Acquire) & 1]|        while WRITING.load(Ordering::Acquire) {\n            core::hint::spin_loop();\n        }\n        &self.lists[self.current.load(Ordering::Acquire) & 1]|"
 	"stale_bucket|rust/ratelimit.rs|                if tat > furthest {|                if false && tat > furthest {|rate_change_takes_effect_at_once"
 	"ignore_log_rate|rust/settings.rs|Param::LogRate => self.rate.store(parse_rate(value)?, Ordering::Relaxed),|Param::LogRate => drop(parse_rate(value)?),|rate_change_takes_effect_at_once"
 	"drop_state_before_unhook|rust/sys/pernet.rs|unsafe { bindings::nf_unregister_net_hook(net, (*Self::slot(net)).ops.get()) };|unsafe { ptr::drop_in_place(addr_of_mut!((*Self::slot(net)).state)) };\n        unsafe { bindings::synchronize_net() };\n        unsafe { bindings::nf_unregister_net_hook(net, (*Self::slot(net)).ops.get()) };|namespace_deaths_under_flood"

@@ -289,11 +289,16 @@ pub(super) fn test_param_writes_under_flood(ctx: &mut Ctx) -> GuestResult {
     let writes = Arc::new(AtomicU64::new(0));
     // Each writer's last value of each list (writer, name, value).
     let last_written = Arc::new(std::sync::Mutex::new(Vec::<(&str, String)>::new()));
-    let writers: Vec<_> = (0..3)
-        .map(|w| {
-            let (stop, writes, netns) = (stop.clone(), writes.clone(), netns.clone());
-            let last_written = last_written.clone();
-            std::thread::spawn(move || -> GuestResult {
+    // Each writer sends its result when it ends: a write stuck in the
+    // kernel (a reader spinning on the writer, defect 2) must fail this
+    // test within a bound, not hang the suite.
+    let (done_tx, done) = std::sync::mpsc::channel::<GuestResult>();
+    for w in 0..3 {
+        let (stop, writes, netns) = (stop.clone(), writes.clone(), netns.clone());
+        let last_written = last_written.clone();
+        let done_tx = done_tx.clone();
+        std::thread::spawn(move || {
+            let result = (move || -> GuestResult {
                 let mut mine: Vec<(&str, String)> = Vec::new();
                 let mut i = w;
                 while !stop.load(Ordering::Relaxed) {
@@ -314,9 +319,11 @@ pub(super) fn test_param_writes_under_flood(ctx: &mut Ctx) -> GuestResult {
                     .map_err(|_| "the list of last values is poisoned".to_string())?
                     .extend(mine);
                 Ok(())
-            })
-        })
-        .collect();
+            })();
+            let _ = done_tx.send(result);
+        });
+    }
+    drop(done_tx);
     // Packets keep arriving in both namespaces, second after second.
     let seconds = ctx.scale.param_write_secs;
     let received = |ns: &str| -> GuestResult<u64> {
@@ -335,9 +342,25 @@ pub(super) fn test_param_writes_under_flood(ctx: &mut Ctx) -> GuestResult {
     }
     stop.store(true, Ordering::Relaxed);
     let mut result = Ok(());
-    for w in writers {
-        let r = w.join().map_err(|_| "a writer panicked".to_string())?;
-        result = result.and(r);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    for ended in 0..3 {
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        match done.recv_timeout(wait) {
+            Ok(r) => result = result.and(r),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err("a writer panicked".into())
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "{ended} of 3 writers returned within 20 s of the stop: a parameter \
+                     write is stuck in the kernel ({} writes done, {} and {} packets \
+                     reached the two namespaces)",
+                    writes.load(Ordering::Relaxed),
+                    last.0,
+                    last.1
+                ))
+            }
+        }
     }
     let sent: u64 = floods.into_iter().map(Traffic::stop).sum();
     result?;
