@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The C side of nsfilter: call-throughs for `static inline` kernel helpers
- * (see helpers.h), the module parameters, and the author's name.
+ * (see helpers.h), the module parameters, and the author's name and the
+ * version that modinfo shows.
  *
  * 6.12's Rust `module!` has no parameters, so they are declared here with
  * module_param_cb(), which places them in `__param` and describes them in
@@ -172,6 +173,9 @@ static const struct kernel_param_ops nsfilter_flag_ops = {
  * (`author`) and 7.x (`authors`).
  */
 MODULE_AUTHOR("nsfilter developers");
+/* The release, as debian/changelog and the nsfilter command's Cargo.toml
+ * give it (scripts/deb.sh checks that the three agree). */
+MODULE_VERSION("0.1.0");
 
 /*
  * The numbers are `Param::from_id()`'s in rust/settings.rs. Mode 0644: root

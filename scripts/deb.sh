@@ -26,6 +26,9 @@ version=$(dpkg-parsechangelog -l debian/changelog -S Version)
 cargo_version=$(sed -n 's/^version = "\(.*\)"$/\1/p' userspace/nsfilter/Cargo.toml | head -n1)
 [ "${version%%-*}" = "$cargo_version" ] ||
 	die "debian/changelog says $version, userspace/nsfilter/Cargo.toml $cargo_version: make them agree"
+module_version=$(sed -n 's/^MODULE_VERSION("\(.*\)");$/\1/p' rust/helpers.c)
+[ "${version%%-*}" = "$module_version" ] ||
+	die "debian/changelog says $version, rust/helpers.c's MODULE_VERSION '$module_version': make them agree"
 
 # Debian's packaging tools, and cargo at the version of the root's rustc.
 root=$(trixie_root "build-essential,cargo=$TRIXIE_RUSTC_VERSION,debhelper,dh-dkms,lintian")

@@ -1,7 +1,7 @@
 //! The command line: subcommands, their options and their `--help` texts.
 
 use crate::error::{usage, Result};
-use crate::{filter, log};
+use crate::{filter, log, stat};
 use std::path::PathBuf;
 
 /// What the user asked for.
@@ -9,12 +9,17 @@ use std::path::PathBuf;
 pub enum Command {
     /// Print this help text.
     Help(&'static str),
-    /// `nsfilter netns`.
-    Netns,
+    /// `nsfilter --version`.
+    Version,
+    /// `nsfilter netns`, as JSON lines if true.
+    Netns {
+        /// `--json`.
+        json: bool,
+    },
     /// `nsfilter log`.
     Log(log::Options),
     /// `nsfilter stat`.
-    Stat,
+    Stat(stat::Options),
     /// `nsfilter filter`.
     Filter(filter::Options),
 }
@@ -46,8 +51,9 @@ a unique prefix of its id, a systemd service (NAME.service), or the path of
 a namespace mount.
 
 Options:
-  --root DIR   read proc/, run/netns/, sys/ and dev/kmsg under DIR, not / (tests)
-  -h, --help   this text; 'nsfilter COMMAND --help' for a command's
+  --root DIR     read proc/, run/netns/, sys/ and dev/kmsg under DIR, not / (tests)
+  -h, --help     this text; 'nsfilter COMMAND --help' for a command's
+  -V, --version  the version
 
 Exit status: 0 done, 1 failed (the module is not loaded, no permission, ...),
 2 usage error (unknown command, option or namespace).
@@ -55,7 +61,7 @@ Errors are one line on stderr starting with 'nsfilter: error: '.
 ";
 
 const NETNS_HELP: &str = "\
-Usage: nsfilter netns
+Usage: nsfilter netns [--json]
 
 Lists every network namespace that a process is in or a mount holds, one per
 line: its inode (NETNS= in the log; '(initial)' marks pid 1's), its names
@@ -64,6 +70,12 @@ containers of its processes (Docker, Podman, containerd, CRI-O, Kubernetes,
 from /proc/PID/cgroup), the systemd services that run in it (a service with
 PrivateNetwork=yes has a namespace of its own; the initial namespace lists
 none) and its first processes. Run as root to see them all.
+
+Options:
+  --json       one JSON object per namespace and line: \"netns\", \"initial\",
+               \"names\", \"mounts\", \"containers\", \"services\", and
+               \"processes\" (every one, as {\"pid\",\"comm\"})
+  -h, --help   this text
 ";
 
 const LOG_HELP: &str = "\
@@ -99,11 +111,20 @@ Reading /dev/kmsg needs root where kernel.dmesg_restrict is 1.
 ";
 
 const STAT_HELP: &str = "\
-Usage: nsfilter stat
+Usage: nsfilter stat [--all] [--json]
 
 One row per network namespace with its names and the counters of its
 /proc/net/nsfilter (read through a process in it, or by entering it, which
-needs root), then their total. Fails if the module is not loaded.
+needs root), then their total. A counter that is 0 in every namespace is
+left out (a note on stderr says which), but for packets_ipv4, packets_ipv6
+and logged. Fails if the module is not loaded.
+
+Options:
+  -a, --all    every counter, 0 or not
+  --json       one JSON object per namespace and line: \"netns\", \"initial\",
+               \"names\", and \"counters\" (every one, by its name), or
+               \"error\" when they could not be read
+  -h, --help   this text
 ";
 
 const FILTER_HELP: &str = "\
@@ -149,6 +170,7 @@ pub fn parse(args: &[String]) -> Result<Args> {
         let (flag, inline) = split(arg);
         match flag {
             "-h" | "--help" | "help" => return Ok(Args { root, command: Command::Help(HELP) }),
+            "-V" | "--version" if inline.is_none() => return Ok(Args { root, command: Command::Version }),
             "--root" => root = Some(PathBuf::from(value("--root", inline, &mut rest)?)),
             "netns" | "log" | "stat" | "filter" => break flag,
             f if f.starts_with('-') => return Err(usage(format!("unknown option '{f}' (try 'nsfilter --help')"))),
@@ -167,6 +189,8 @@ pub fn parse(args: &[String]) -> Result<Args> {
     };
     let mut log = log::Options::default();
     let mut filter = filter::Options::default();
+    let mut stat = stat::Options::default();
+    let mut netns_json = false;
     while let Some(arg) = rest.next() {
         let (flag, inline) = split(arg);
         match (command, flag) {
@@ -180,6 +204,9 @@ pub fn parse(args: &[String]) -> Result<Args> {
             ("log", "--json") if inline.is_none() => log.json = true,
             ("log", "--kmsg") => log.kmsg = Some(value(flag, inline, &mut rest)?.into()),
             ("log", "-n" | "--netns") => log.netns.push(value(flag, inline, &mut rest)?),
+            ("netns", "--json") if inline.is_none() => netns_json = true,
+            ("stat", "--json") if inline.is_none() => stat.json = true,
+            ("stat", "-a" | "--all") if inline.is_none() => stat.all = true,
             ("filter", "-n" | "--netns") => filter.netns.push(value(flag, inline, &mut rest)?),
             ("filter", "-p" | "--ports") => filter.ports = Some(value(flag, inline, &mut rest)?),
             ("filter", "--protocols") => filter.protocols = Some(value(flag, inline, &mut rest)?),
@@ -197,9 +224,9 @@ pub fn parse(args: &[String]) -> Result<Args> {
         }
     }
     let command = match command {
-        "netns" => Command::Netns,
+        "netns" => Command::Netns { json: netns_json },
         "log" => Command::Log(log),
-        "stat" => Command::Stat,
+        "stat" => Command::Stat(stat),
         _ => Command::Filter(filter),
     };
     Ok(Args { root, command })
@@ -223,8 +250,27 @@ mod tests {
 
     #[test]
     fn subcommands_and_options() {
-        assert_eq!(args(&["netns"]).unwrap().command, Command::Netns);
-        assert_eq!(args(&["stat"]).unwrap().command, Command::Stat);
+        assert_eq!(
+            args(&["netns"]).unwrap().command,
+            Command::Netns { json: false }
+        );
+        assert_eq!(
+            args(&["netns", "--json"]).unwrap().command,
+            Command::Netns { json: true }
+        );
+        assert_eq!(
+            args(&["stat"]).unwrap().command,
+            Command::Stat(stat::Options::default())
+        );
+        assert_eq!(
+            args(&["stat", "-a", "--json"]).unwrap().command,
+            Command::Stat(stat::Options {
+                all: true,
+                json: true
+            })
+        );
+        assert_eq!(args(&["--version"]).unwrap().command, Command::Version);
+        assert_eq!(args(&["-V"]).unwrap().command, Command::Version);
         let a = args(&[
             "--root",
             "/tmp/x",
@@ -297,7 +343,7 @@ mod tests {
             (&[], "no command given (try 'nsfilter --help')"),
             (&["frobnicate"], "unknown command 'frobnicate': want netns, log, stat or filter (try 'nsfilter --help')"),
             (&["--verbose", "netns"], "unknown option '--verbose' (try 'nsfilter --help')"),
-            (&["netns", "--json"], "unknown option '--json' for 'netns' (try 'nsfilter netns --help')"),
+            (&["netns", "--all"], "unknown option '--all' for 'netns' (try 'nsfilter netns --help')"),
             (&["stat", "extra"], "unexpected argument 'extra' for 'stat' (try 'nsfilter stat --help')"),
             (&["log", "--netns"], "option --netns needs a value"),
             (&["log", "--follow=yes"], "unknown option '--follow=yes' for 'log' (try 'nsfilter log --help')"),

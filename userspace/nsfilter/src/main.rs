@@ -29,9 +29,50 @@ use table::{Align, Table};
 /// How many processes `nsfilter netns` names for each namespace.
 const SHOWN_PROCESSES: usize = 3;
 
-/// `nsfilter netns`: the namespaces as a table.
-fn list(root: &Root, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+/// A namespace as a JSON object (`nsfilter netns --json`).
+fn netns_json(ns: &netns::Namespace) -> json::Value {
+    use json::Value;
+    let strings = |v: Vec<String>| Value::Arr(v.into_iter().map(Value::Str).collect());
+    let mut o = Value::object();
+    o.insert("netns", Value::Num(ns.inode));
+    o.insert("initial", Value::Bool(ns.initial));
+    o.insert("names", strings(ns.names.clone()));
+    o.insert(
+        "mounts",
+        strings(ns.mounts.iter().map(|m| m.display().to_string()).collect()),
+    );
+    o.insert(
+        "containers",
+        strings(ns.containers.iter().map(|c| c.label()).collect()),
+    );
+    o.insert("services", strings(ns.services.clone()));
+    o.insert(
+        "processes",
+        Value::Arr(
+            ns.processes
+                .iter()
+                .map(|p| {
+                    let mut o = Value::object();
+                    o.insert("pid", Value::Num(u64::from(p.pid)));
+                    o.insert("comm", Value::str(p.comm.clone()));
+                    o
+                })
+                .collect(),
+        ),
+    );
+    o
+}
+
+/// `nsfilter netns`: the namespaces as a table, or as JSON lines.
+fn list(root: &Root, json: bool, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     let machine = netns::discover(root);
+    if json {
+        for ns in &machine.namespaces {
+            writeln!(out, "{}", netns_json(ns))
+                .map_err(|e| Error::Failed(format!("cannot write the output: {e}")))?;
+        }
+        return hidden_note(&machine, err);
+    }
     let mut table = Table::new(&[
         ("NETNS", Align::Left),
         ("NAMES", Align::Left),
@@ -81,6 +122,11 @@ fn list(root: &Root, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         .map_err(|_| Error::Failed("cannot format the table".into()))?;
     out.write_all(text.as_bytes())
         .map_err(|e| Error::Failed(format!("cannot write the output: {e}")))?;
+    hidden_note(&machine, err)
+}
+
+/// Says on `err` how many processes could not be inspected, if any.
+fn hidden_note(machine: &netns::Machine, err: &mut dyn Write) -> Result<()> {
     if machine.hidden > 0 {
         let _ = writeln!(
             err,
@@ -103,9 +149,12 @@ fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             Command::Help(text) => out
                 .write_all(text.as_bytes())
                 .map_err(|e| Error::Failed(format!("cannot write the output: {e}"))),
-            Command::Netns => list(&root, out, err),
+            Command::Version => out
+                .write_all(concat!("nsfilter ", env!("CARGO_PKG_VERSION"), "\n").as_bytes())
+                .map_err(|e| Error::Failed(format!("cannot write the output: {e}"))),
+            Command::Netns { json } => list(&root, json, out, err),
             Command::Log(opts) => log::run(&root, &opts, out, err),
-            Command::Stat => stat::run(&root, out, err),
+            Command::Stat(opts) => stat::run(&root, &opts, out, err),
             Command::Filter(opts) => filter::run(&root, &opts, out),
         }
     });
@@ -156,6 +205,28 @@ NETNS       NAMES                     CONTAINERS           SERVICES  PROCESSES
 4026532300  /run/docker/netns/a1b2c3  docker:3f1c2a9b8d7e  -         400 nginx, 401 nginx
 "
         );
+    }
+
+    #[test]
+    fn netns_json_and_version() {
+        let f = sample();
+        let root = f.dir.0.to_str().unwrap();
+        let (code, out, err) = nsfilter(&["--root", root, "netns", "--json"]);
+        assert_eq!((code, err.as_str()), (0, ""));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        assert_eq!(
+            lines[1],
+            "{\"netns\":4026532124,\"initial\":false,\"names\":[\"blue\"],\"mounts\":[],\
+             \"containers\":[],\"services\":[],\"processes\":[{\"pid\":300,\"comm\":\"sleep\"}]}"
+        );
+        assert!(
+            lines[3].contains("\"mounts\":[\"/run/docker/netns/a1b2c3\"],\"containers\":[\"docker:3f1c2a9b8d7e\"]"),
+            "{}",
+            lines[3]
+        );
+        let (code, out, _) = nsfilter(&["--version"]);
+        assert_eq!((code, out.as_str()), (0, "nsfilter 0.1.0\n"));
     }
 
     #[test]

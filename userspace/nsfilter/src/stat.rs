@@ -7,12 +7,26 @@
 //! reads `/proc/thread-self/net/nsfilter`.
 
 use crate::error::{Error, Result};
+use crate::json::Value;
 use crate::netns::{self, Namespace};
 use crate::root::Root;
 use crate::table::{Align, Table};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
+
+/// The options of `nsfilter stat`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Every counter, even those that are 0 everywhere.
+    pub all: bool,
+    /// One JSON object per namespace and line.
+    pub json: bool,
+}
+
+/// The counters shown even when they are 0 everywhere: a table without
+/// them would not say whether anything was seen at all.
+const ALWAYS: [&str; 3] = ["packets_ipv4", "packets_ipv6", "logged"];
 
 /// One namespace's counters, as `/proc/net/nsfilter` lists them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,8 +91,33 @@ fn counters(root: &Root, ns: &Namespace) -> Result<Counters, String> {
     Err(why)
 }
 
+/// One namespace's counters as a JSON object: `netns`, `initial`, `names`,
+/// and `counters` by name, or `error`.
+fn json(ns: &Namespace, counters: &Result<Counters, String>) -> Value {
+    let mut o = Value::object();
+    o.insert("netns", Value::Num(ns.inode));
+    o.insert("initial", Value::Bool(ns.initial));
+    o.insert(
+        "names",
+        Value::Arr(ns.labels().into_iter().map(Value::Str).collect()),
+    );
+    match counters {
+        Ok(c) => o.insert(
+            "counters",
+            Value::Obj(
+                c.values
+                    .iter()
+                    .map(|(n, v)| (n.clone(), Value::Num(*v)))
+                    .collect(),
+            ),
+        ),
+        Err(why) => o.insert("error", Value::str(why.clone())),
+    }
+    o
+}
+
 /// Runs `nsfilter stat`.
-pub fn run(root: &Root, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+pub fn run(root: &Root, opts: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     crate::filter::require_module(root)?;
     let machine = netns::discover(root);
     let rows: Vec<(&Namespace, Result<Counters, String>)> = machine
@@ -95,7 +134,23 @@ pub fn run(root: &Root, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> 
             "cannot read any namespace's /proc/net/nsfilter ({why})"
         )));
     };
-    let names: Vec<String> = first.values.iter().map(|(n, _)| n.clone()).collect();
+    let write_err = |e: io::Error| Error::Failed(format!("cannot write the output: {e}"));
+    if opts.json {
+        for (ns, counters) in &rows {
+            writeln!(out, "{}", json(ns, counters)).map_err(write_err)?;
+        }
+        return Ok(());
+    }
+    let all: Vec<String> = first.values.iter().map(|(n, _)| n.clone()).collect();
+    let sum = |name: &str| -> u64 {
+        rows.iter()
+            .filter_map(|(_, c)| c.as_ref().ok())
+            .filter_map(|c| c.values.iter().find(|(n, _)| n == name))
+            .fold(0u64, |a, (_, v)| a.wrapping_add(*v))
+    };
+    let (names, zero): (Vec<String>, Vec<String>) = all
+        .into_iter()
+        .partition(|n| opts.all || ALWAYS.contains(&n.as_str()) || sum(n) != 0);
     let mut columns = vec![("NETNS", Align::Left), ("NAMES", Align::Left)];
     columns.extend(names.iter().map(|n| (n.as_str(), Align::Right)));
     let mut table = Table::new(&columns);
@@ -129,8 +184,14 @@ pub fn run(root: &Root, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> 
     table
         .write(&mut text)
         .map_err(|_| Error::Failed("cannot format the table".into()))?;
-    out.write_all(text.as_bytes())
-        .map_err(|e| Error::Failed(format!("cannot write the output: {e}")))?;
+    out.write_all(text.as_bytes()).map_err(write_err)?;
+    if !zero.is_empty() {
+        let _ = writeln!(
+            err,
+            "nsfilter: note: 0 in every namespace, not shown (--all shows them): {}",
+            zero.join(", ")
+        );
+    }
     for m in missing {
         let _ = writeln!(err, "nsfilter: note: no counters for namespace {m}");
     }
@@ -199,7 +260,7 @@ mod tests {
             fs::write(dir.join("nsfilter"), proc_file(netns, 1000)).unwrap();
         }
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        run(&f.root, &mut out, &mut err).unwrap();
+        run(&f.root, &Options::default(), &mut out, &mut err).unwrap();
         let out = String::from_utf8(out).unwrap();
         let expected = "\
 NETNS       NAMES                packets_ipv4  packets_ipv6   tcp   udp  logged
@@ -217,17 +278,96 @@ total                                    1110          1113  1116  1119    1122
         );
     }
 
+    /// A counter that is 0 everywhere is left out, with a note, unless
+    /// `--all`; `--json` gives every counter of every namespace.
+    #[test]
+    fn zero_columns_all_and_json() {
+        let f = sample();
+        fs::create_dir_all(f.root.module_dir()).unwrap();
+        for (pid, netns, udp) in [(1, 4026531840u64, 0), (300, 4026532124, 0)] {
+            let dir = f.root.proc.join(format!("{pid}/net"));
+            fs::create_dir_all(&dir).unwrap();
+            let text = format!(
+                "netns {netns}\npackets_ipv4 3\npackets_ipv6 0\nudp {udp}\nsctp 0\nlogged 0\n"
+            );
+            fs::write(dir.join("nsfilter"), text).unwrap();
+        }
+        let stat = |opts: Options| {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            run(&f.root, &opts, &mut out, &mut err).unwrap();
+            (
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(err).unwrap(),
+            )
+        };
+        let (out, err) = stat(Options::default());
+        assert_eq!(
+            out.lines().next().unwrap(),
+            "NETNS       NAMES                packets_ipv4  packets_ipv6  logged"
+        );
+        assert!(
+            err.starts_with(
+                "nsfilter: note: 0 in every namespace, not shown (--all shows them): udp, sctp\n"
+            ),
+            "{err}"
+        );
+        let (out, err) = stat(Options {
+            all: true,
+            json: false,
+        });
+        assert_eq!(
+            out.lines().next().unwrap(),
+            "NETNS       NAMES                packets_ipv4  packets_ipv6  udp  sctp  logged"
+        );
+        assert!(!err.contains("not shown"), "{err}");
+        let (out, _) = stat(Options {
+            all: false,
+            json: true,
+        });
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        assert_eq!(
+            lines[0],
+            "{\"netns\":4026531840,\"initial\":true,\"names\":[],\"counters\":\
+             {\"packets_ipv4\":3,\"packets_ipv6\":0,\"udp\":0,\"sctp\":0,\"logged\":0}}"
+        );
+        assert_eq!(
+            lines[1],
+            "{\"netns\":4026532124,\"initial\":false,\"names\":[\"blue\"],\"counters\":\
+             {\"packets_ipv4\":3,\"packets_ipv6\":0,\"udp\":0,\"sctp\":0,\"logged\":0}}"
+        );
+        assert!(
+            lines[2].starts_with(
+                "{\"netns\":4026532200,\"initial\":false,\"names\":[\"red\"],\"error\":\""
+            ),
+            "{}",
+            lines[2]
+        );
+    }
+
     #[test]
     fn no_module_no_counters() {
         let f = sample();
-        let e = run(&f.root, &mut Vec::new(), &mut Vec::new()).unwrap_err();
+        let e = run(
+            &f.root,
+            &Options::default(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "module nsfilter is not loaded (no /sys/module/nsfilter)"
         );
         assert_eq!(e.exit_code(), 1);
         fs::create_dir_all(f.root.module_dir()).unwrap();
-        let e = run(&f.root, &mut Vec::new(), &mut Vec::new()).unwrap_err();
+        let e = run(
+            &f.root,
+            &Options::default(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("cannot read any namespace's /proc/net/nsfilter ("),

@@ -39,6 +39,14 @@ pub(super) fn test_params(ctx: &mut Ctx) -> GuestResult {
             return Err(format!("modinfo does not describe '{name}':\n{info}"));
         }
     }
+    // The release, the same as the lab's (both are the project's version).
+    let version = env!("CARGO_PKG_VERSION");
+    if !info
+        .lines()
+        .any(|l| l.strip_prefix("version:").map(str::trim) == Some(version))
+    {
+        return Err(format!("modinfo does not give version {version}:\n{info}"));
+    }
     // Refused at insmod: the module does not load.
     if insmod_with("log_rate=0").is_ok() {
         return Err("insmod log_rate=0 was accepted".into());

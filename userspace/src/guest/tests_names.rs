@@ -186,7 +186,8 @@ pub(super) fn test_names(ctx: &mut Ctx) -> GuestResult {
     ])?;
     for (name, ino) in [("nblue", blue), ("nred", red)] {
         let before = proc_counters(name)?;
-        let stat = run(&["stat"])?;
+        let stat = run(&["stat", "--all"])?;
+        let json = run(&["stat", "--json"])?;
         let after = proc_counters(name)?;
         if before != after {
             return Err(format!("{name}'s counters moved while nothing was sent"));
@@ -207,6 +208,28 @@ pub(super) fn test_names(ctx: &mut Ctx) -> GuestResult {
                 ));
             }
         }
+        // The same counters in the namespace's JSON line, in the file's order.
+        let counters: Vec<String> = before
+            .iter()
+            .filter(|(k, _)| k != "netns")
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
+        let want = format!(
+            "{{\"netns\":{ino},\"initial\":false,\"names\":[\"{name}\"],\"counters\":{{{}}}}}",
+            counters.join(",")
+        );
+        if !json.lines().any(|l| l == want) {
+            return Err(format!("nsfilter stat --json has no line {want}:\n{json}"));
+        }
+    }
+    let listed = run(&["netns", "--json"])?;
+    let blue_line = format!("{{\"netns\":{blue},\"initial\":false,\"names\":[\"nblue\"],");
+    if !listed.lines().any(|l| l.starts_with(&blue_line)) {
+        return Err(format!("nsfilter netns --json has no line for nblue:\n{listed}"));
+    }
+    let version = run(&["--version"])?;
+    if version.trim() != concat!("nsfilter ", env!("CARGO_PKG_VERSION")) {
+        return Err(format!("nsfilter --version says {version:?}"));
     }
     if row(&run(&["stat"])?, "total").is_err() {
         return Err("nsfilter stat printed no total row".into());
