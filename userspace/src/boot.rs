@@ -2,9 +2,9 @@
 //! `--kernel-variant` means, whether they fit each other, and booting the VM
 //! with the initramfs and judging what it printed.
 
-use crate::cli::{parse_args, Options};
 use crate::error::{on, Context, Error, Result};
 use crate::initramfs::{self, Contents};
+use crate::options::{parse_args, Options};
 use crate::verdict;
 use crate::vm::{self, Accel, VmConfig};
 use std::path::{Path, PathBuf};

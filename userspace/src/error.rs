@@ -26,8 +26,21 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Io { step, source } => write!(f, "{step}: {source}"),
-            Error::Usage(msg) => write!(f, "{msg} (try --help)"),
+            Error::Usage(msg) => write!(f, "{msg} (try 'nsfilter-lab --help')"),
             Error::Setup(msg) | Error::Verdict(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl Error {
+    /// The program's exit status for this error (see `nsfilter-lab
+    /// --help`): 1 when the VM ran and its verdict is failure, 2 for a
+    /// wrong command line, 3 when the lab could not run (set-up, I/O).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Verdict(_) => 1,
+            Error::Usage(_) => 2,
+            Error::Setup(_) | Error::Io { .. } => 3,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod guest;
 pub mod initramfs;
 pub mod kmsg;
 pub mod ktap;
+pub mod options;
 pub mod sys;
 pub mod verdict;
 pub mod vm;

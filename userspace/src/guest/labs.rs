@@ -441,7 +441,7 @@ mod tests {
     /// `nsfilter-lab run --help` names every lab the lesson runs.
     #[test]
     fn run_help_names_every_lab() {
-        let help = crate::cli::command_help("run").expect("run has help");
+        let help = crate::options::command_help("run").expect("run has help");
         let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
         let help = words(&help.to_lowercase());
         for (title, _, _) in LABS {

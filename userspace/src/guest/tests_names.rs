@@ -225,7 +225,9 @@ pub(super) fn test_names(ctx: &mut Ctx) -> GuestResult {
     let listed = run(&["netns", "--json"])?;
     let blue_line = format!("{{\"netns\":{blue},\"initial\":false,\"names\":[\"nblue\"],");
     if !listed.lines().any(|l| l.starts_with(&blue_line)) {
-        return Err(format!("nsfilter netns --json has no line for nblue:\n{listed}"));
+        return Err(format!(
+            "nsfilter netns --json has no line for nblue:\n{listed}"
+        ));
     }
     let version = run(&["--version"])?;
     if version.trim() != concat!("nsfilter ", env!("CARGO_PKG_VERSION")) {
