@@ -83,8 +83,11 @@ for script in "$work"/*.sh; do
 		echo "echo \"$INIT_TAG \$(stat -L -c %i /proc/1/ns/net)\""
 		cat "$script"
 	} >"$work/$name.run"
+	# The lab's own notes on stderr (what it boots, where the console goes)
+	# are not the guest's output.
 	out=$("$bin" exec "$@" --script "$work/$name.run" 2>&1)
 	rc=$?
+	out=$(grep -v '^nsfilter-lab: ' <<<"$out")
 	guest_init=$(sed -n "1s/^$INIT_TAG \([0-9]\+\)$/\1/p" <<<"$out")
 	got=$(sed 1d <<<"$out")
 	mapfile -t want_lines <"$work/$name.want"

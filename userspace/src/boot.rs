@@ -192,6 +192,23 @@ pub(crate) fn boot(
     let release = std::fs::read(&kernel)
         .ok()
         .and_then(|image| kernel_release(&image));
+    // Said first, so that a long run shows what it is doing and where its
+    // console goes.
+    eprintln!(
+        "nsfilter-lab: booting {} ({}) under {}; console log: {}{}",
+        kernel.display(),
+        release.as_deref().unwrap_or("release unknown"),
+        match accel {
+            Accel::Kvm => "KVM",
+            Accel::Tcg => "TCG",
+        },
+        console_log.display(),
+        if o.keep {
+            ""
+        } else {
+            " (kept if the run fails)"
+        }
+    );
     let (outcome, v) = loop {
         let cmdline = format!(
             "loglevel=2 log_buf_len=4M{}",

@@ -233,6 +233,9 @@ pub(super) fn run_suite(filter: &str, scale: &'static Scale) -> i32 {
     }
     let mut failed = 0;
     for (i, test) in tests.iter().enumerate() {
+        // Progress: each test's name when it starts, its time when it ends.
+        println!("# {}/{} {} ...", i + 1, tests.len(), test.name);
+        let started = std::time::Instant::now();
         let reports_before = reports::mark();
         let result = Ctx::new(scale).and_then(|mut ctx| {
             let r = (test.run)(&mut ctx);
@@ -253,6 +256,11 @@ pub(super) fn run_suite(filter: &str, scale: &'static Scale) -> i32 {
                 r.err().map_or(String::new(), |e| format!("\n{e}"))
             )),
         };
+        println!(
+            "# {} took {:.1} s",
+            test.name,
+            started.elapsed().as_secs_f64()
+        );
         match result {
             Ok(()) => println!("ok {} {}", i + 1, test.name),
             Err(e) if e.starts_with(SKIP) => {
