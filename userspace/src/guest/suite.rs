@@ -190,7 +190,9 @@ const SELFTESTS: &[Test] = &[
 fn lost_records() -> GuestResult {
     use std::io::Write;
     // Userspace writes to /dev/kmsg are rate limited unless this is on.
-    fs::write("/proc/sys/kernel/printk_devkmsg", "on")
+    // The sysctl wants the trailing newline (`devkmsg_sysctl_set_loglvl()`
+    // refuses a value whose length is not the name's plus one).
+    fs::write("/proc/sys/kernel/printk_devkmsg", "on\n")
         .map_err(|e| format!("printk_devkmsg: {e}"))?;
     let _held = reports::hold();
     let mut kmsg = fs::OpenOptions::new()
