@@ -18,5 +18,25 @@ die() {
 	exit 1
 }
 
+# progress PID DIR WHAT: while process PID runs, says how many objects (*.o)
+# DIR holds and for how long WHAT has run: on a terminal one line that
+# updates every 5 s, in a log a line every 30 s.
+progress() {
+	local pid=$1 dir=$2 what=$3 since=$SECONDS waited=0 n
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 5
+		waited=$((waited + 5))
+		if [ -t 2 ] || ((waited % 30 == 0)); then
+			n=$(find "$dir" -name '*.o' 2>/dev/null | wc -l)
+			if [ -t 2 ]; then
+				printf '\rnsfilter: %s: %d objects built, %d s ' "$what" "$n" $((SECONDS - since)) >&2
+			else
+				say "$what: $n objects built, $((SECONDS - since)) s"
+			fi
+		fi
+	done
+	if [ -t 2 ]; then printf '\n' >&2; fi
+}
+
 # cargo-mutants for `make mutants`, built into the cache like bindgen.
 : "${CARGO_MUTANTS:=$NSFILTER_CACHE/tools/cargo-mutants-$CARGO_MUTANTS_VERSION/bin/cargo-mutants}"

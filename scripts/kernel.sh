@@ -166,8 +166,10 @@ while IFS= read -r line; do
 done < <(cat "${fragments[@]}")
 ((${#lost[@]} == 0)) || die "these options did not survive olddefconfig: ${lost[*]}"
 
-say "compiling bzImage and modules"
-if ! kmake -j"$(nproc)" bzImage modules >"$entry/build.log" 2>&1; then
+say "compiling bzImage and modules (log: $entry/build.log)"
+kmake -j"$(nproc)" bzImage modules >"$entry/build.log" 2>&1 &
+progress $! "$kdir" "compiling the $variant kernel"
+if ! wait $!; then
 	tail -n 40 "$entry/build.log" >&2
 	die "kernel build failed; full log: $entry/build.log"
 fi

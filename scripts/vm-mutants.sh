@@ -6,6 +6,8 @@
 # Usage: scripts/vm-mutants.sh LAB KDIR [NAME...]
 #   LAB   the nsfilter-lab program; KDIR the kernel build tree;
 #   NAME  only these mutants (default: all).
+# With KILLER_ONLY=1 each mutant runs against its killer alone (seconds, not
+# the whole suite's minutes; other tests' failures are then not seen).
 #
 # A mutant whose text no longer matches the source is an error, not a pass:
 # update the table below with the source. A mutant counts as killed only when
@@ -125,7 +127,9 @@ for name in "${wanted[@]}"; do
 	start=$(date +%s)
 	status=0
 	# The lab kernels have no fault injection: that test alone may skip.
-	"$lab" test --kernel "$image" --module "$dir/nsfilter.ko" \
+	only=()
+	[ "${KILLER_ONLY:-0}" = 0 ] || only=(--filter "$killer")
+	"$lab" test --kernel "$image" --module "$dir/nsfilter.ko" "${only[@]}" \
 		--expect-skip fault_injection_netns_and_insmod >"$dir/suite.log" 2>&1 || status=$?
 	cp "$dir/suite.log" "$logs/$name.log"
 	# Killed only when the test meant to kill it failed: a timeout, a
