@@ -58,6 +58,7 @@ pub(crate) fn with_variant(o: &Options) -> Result<Options> {
     o.kernel_modules = o.kernel_modules.or(cached.kernel_modules);
     o.allow_taint = o.allow_taint.or(cached.allow_taint);
     o.expect_skip = o.expect_skip.or(cached.expect_skip);
+    o.time_factor = o.time_factor.or(cached.time_factor);
     o.memory_mb = o.memory_mb.or(cached.memory_mb);
     Ok(o)
 }
@@ -180,7 +181,10 @@ pub(crate) fn boot(
         },
         &initrd,
     )?;
-    let timeout = o.timeout.unwrap_or(default_timeout);
+    // A slower kernel (the debug one) stretches the command's default bound.
+    let timeout = o
+        .timeout
+        .unwrap_or(default_timeout * o.time_factor.unwrap_or(1));
     let probe = cache_dir().join("kvm-probe");
     let interactive = o.command == "shell";
     // A benchmark runs under TCG with icount (see `vm::qemu_args`), never KVM.

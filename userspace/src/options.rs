@@ -30,6 +30,8 @@ Options:
   --allow-taint LETTERS   taints the run may add (default O: out-of-tree; Debian's kernel: OE)
   --expect-skip NAME,...  tests this kernel cannot run (test): any other SKIP fails the run;
                           --kernel-variant gives the cached kernel's list (scripts/kernel.sh)
+  --time-factor N         the kernel runs N times slower than the lab's (the debug kernel):
+                          default bounds are N times longer
   --memory MB             guest memory (default 512)
   --module PATH           nsfilter.ko to load
   --no-module             do not load the module (exec)
@@ -104,6 +106,9 @@ pub struct Options {
     pub allow_taint: Option<String>,
     /// `test`: the tests this kernel cannot run; any other skip fails.
     pub expect_skip: Option<Vec<String>>,
+    /// How many times slower than the lab kernel this kernel runs: the
+    /// default bounds are that many times longer.
+    pub time_factor: Option<u32>,
     /// Guest memory in MiB.
     pub memory_mb: Option<u32>,
     /// Module.
@@ -152,6 +157,7 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
         kernel_modules: None,
         allow_taint: None,
         expect_skip: None,
+        time_factor: None,
         memory_mb: None,
         module: None,
         no_module: false,
@@ -236,6 +242,19 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
                 }
                 o.expect_skip = Some(names);
             }
+            "--time-factor" => {
+                let v = value(arg, if inline.is_some() { None } else { it.next() })?;
+                let n = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--time-factor wants a whole number from 1 to 100, not '{v}'"
+                        ))
+                    })?;
+                o.time_factor = Some(n);
+            }
             "--module" => {
                 o.module = Some(value(arg, if inline.is_some() { None } else { it.next() })?.into())
             }
@@ -317,6 +336,7 @@ const KNOWN: &[&str] = &[
     "--kernel-modules",
     "--allow-taint",
     "--expect-skip",
+    "--time-factor",
     "--memory",
     "--module",
     "--timeout",
@@ -348,6 +368,7 @@ fn applies(command: &str, flag: &str) -> bool {
         "--kernel-modules",
         "--allow-taint",
         "--expect-skip",
+        "--time-factor",
         "--memory",
         "--module",
         "--timeout",
