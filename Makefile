@@ -6,6 +6,7 @@
 #   make shell   an interactive shell in the lab VM, nsfilter loaded
 #   make check   formatting and lints (rustfmt, clippy, CLIPPY=1 module build)
 #   make stress  the reliability tests at full size on the debug and race kernels
+#   make test-debug  the tests the debug kernel's checks are for, at quick sizes (CI)
 #   make repeat  the VM suite N times in a row (N=20; FILTER=NAME for some tests)
 #   make mutants host mutants of rust/'s logic, and module mutants in the VM
 #   make bench   per-packet cost beside a floor, a C twin and nft; host scaling; results/
@@ -63,7 +64,7 @@ KMAKE = BINDGEN="$(BINDGEN)" scripts/kmake.sh "$(KDIR)" M="$(CURDIR)"
 # What the lab VM boots and loads.
 LAB_ARGS = $(LAB_KERNEL) --module "$(CURDIR)/nsfilter.ko"
 
-.PHONY: module setup kernel lab run shell test stress stress-run repeat mutants bench check clean rust-analyzer \
+.PHONY: module setup kernel lab run shell test test-debug stress stress-run repeat mutants bench check clean rust-analyzer \
 	host-kdir host-kdir-check rehearse deb deb-check system-test command install uninstall install-check
 
 setup:
@@ -99,6 +100,18 @@ test: kernel
 	$(LAB) test $(LAB_ARGS)
 	scripts/lab-selftest.sh $(LAB) $(LAB_ARGS)
 	scripts/readme-labs.sh $(LAB) $(LAB_ARGS)
+
+# On the debug kernel (KASAN, lockdep, kmemleak, fault injection), at quick
+# sizes, the tests that exercise what it checks: the failure paths of
+# registration under fault injection, namespace births and deaths and module
+# loads under floods, parameter writes under floods; then lockdep still on
+# and a last kmemleak scan. CI runs it; make test KERNEL=debug runs the whole
+# suite there (with longer bounds: --time-factor in scripts/kernel.sh).
+DEBUG_TESTS := fault_injection_netns_and_insmod,namespace_churn,load_unload_under_flood,namespace_deaths_under_flood,param_writes_under_flood
+test-debug:
+	@$(MAKE) --no-print-directory KERNEL=debug kernel
+	@$(MAKE) --no-print-directory KERNEL=debug module lab
+	$(LAB) test --kernel-variant debug --module "$(CURDIR)/nsfilter.ko" --filter $(DEBUG_TESTS)
 
 # The reliability tests at full size on the debug kernel (KASAN, lockdep,
 # kmemleak, fault injection, PREEMPT, panic_on_warn) and on the race kernel

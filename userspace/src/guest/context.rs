@@ -27,6 +27,10 @@ pub(super) struct Scale {
     pub(super) budget_secs: u32,
     /// The sizes of the crowds of unprivileged namespaces that flood it.
     pub(super) unprivileged_crowds: &'static [usize],
+    /// Fault injection fails allocation 1, 1 + this, 1 + 2 x this, ... of
+    /// each operation: 1 tries every one (on the debug kernel, namespace
+    /// creation alone has about 2,000, a minute per 50 under TCG).
+    pub(super) fault_stride: u32,
 }
 
 /// `make test`: well inside CI's time.
@@ -40,6 +44,7 @@ pub(super) const QUICK: Scale = Scale {
     death_rounds: 10,
     budget_secs: 5,
     unprivileged_crowds: &[40],
+    fault_stride: 20,
 };
 
 /// `make stress`: the full sizes.
@@ -53,6 +58,7 @@ pub(super) const STRESS: Scale = Scale {
     death_rounds: 50,
     budget_secs: 30,
     unprivileged_crowds: &[1, 10, 40],
+    fault_stride: 1,
 };
 
 /// The state a test runs with: the kernel log since the test began.

@@ -86,8 +86,9 @@ fn enable_fault_points() -> GuestResult {
 /// Defect 1 of the review: systematic fault injection into namespace
 /// creation while nsfilter is loaded and traffic flows, then into insmod
 /// itself (whose `init` hooks every existing namespace, the flooded ones
-/// among them). For N = 1, 2, ... the Nth allocation fails, until an
-/// operation succeeds with nothing injected. Every creation either fails
+/// among them). For N = 1, 2, ... (`make stress`; every 20th at quick
+/// sizes) the Nth allocation fails, until an operation succeeds with
+/// nothing injected. Every creation either fails
 /// cleanly or succeeds with a hook that logs; every insmod either fails
 /// with no module left or loads and logs. KASAN, lockdep and kmemleak stay
 /// silent (the report watcher and a kmemleak scan).
@@ -126,7 +127,7 @@ pub(super) fn test_fault_injection(ctx: &mut Ctx) -> GuestResult {
 fn inject_into_netns(ctx: &mut Ctx) -> GuestResult<(u32, u32)> {
     ctx.load()?;
     let (mut created, mut failed) = (0, 0);
-    for n in 1..=MAX_FAULT_POINTS {
+    for n in (1..=MAX_FAULT_POINTS).step_by(ctx.scale.fault_stride as usize) {
         ctx.mark();
         let outcome = with_nth_failure(n, sys::new_netns, |result| -> GuestResult<u64> {
             if result.is_err() {
@@ -152,7 +153,7 @@ fn inject_into_netns(ctx: &mut Ctx) -> GuestResult<(u32, u32)> {
             }
             Ok(ino)
         })?;
-        if n % 100 == 0 {
+        if (n - 1) % 100 < ctx.scale.fault_stride {
             println!("# namespace creation: {n} fault points so far, {failed} failed");
         }
         if outcome.result.is_err() {
@@ -193,12 +194,12 @@ fn inject_into_netns(ctx: &mut Ctx) -> GuestResult<(u32, u32)> {
 /// flooded; returns (loads, refusals).
 fn inject_into_insmod(ctx: &mut Ctx, fb: u64) -> GuestResult<(u32, u32)> {
     let (mut loaded, mut refused) = (0, 0);
-    for n in 1..=MAX_FAULT_POINTS {
+    for n in (1..=MAX_FAULT_POINTS).step_by(ctx.scale.fault_stride as usize) {
         let module = File::open(guest_path::MODULE)
             .map_err(|e| format!("failed to open {}: {e}", guest_path::MODULE))?;
         ctx.mark();
         let outcome = with_nth_failure(n, move || sys::finit_module(&module, ""), |_| Ok(()))?;
-        if n % 100 == 0 {
+        if (n - 1) % 100 < ctx.scale.fault_stride {
             println!("# insmod: {n} fault points so far, {refused} failed");
         }
         let is_loaded = fs::read_to_string("/proc/modules")
