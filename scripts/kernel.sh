@@ -111,7 +111,11 @@ lab-args)
 	# injection is in the debug configuration only.
 	skips=fault_injection_netns_and_insmod
 	[ "$base" != debug ] || skips=
-	echo "--kernel $kdir/arch/x86/boot/bzImage --expect-skip ${skips:-,}"
+	# KASAN, lockdep and kmemleak (debug), KCSAN (race) under TCG: the quick
+	# suite took 16 minutes for its first 22 tests on the debug kernel.
+	factor=1
+	[ "$base" = lab ] || factor=4
+	echo "--kernel $kdir/arch/x86/boot/bzImage --expect-skip ${skips:-,} --time-factor $factor"
 	exit 0
 	;;
 esac
