@@ -20,12 +20,12 @@ pub(super) const LABS: [(&str, &str, Lab); 5] = [
     (
         "Two namespaces joined by a veth pair",
         "netns0 (vnet0 192.168.0.2) <-> netns1 (vnet1 192.168.0.3); ping, UDP 40000->5353, TCP ->8080",
-        lab_seed001,
+        lab_veth_pair,
     ),
     (
         "The initial namespace and netns1",
         "init (veth0 10.1.1.2/24) <-> netns1 (veth1 10.1.1.1/24); ping both ways",
-        lab_lwn,
+        lab_initial_and_netns1,
     ),
     (
         "netns1 reaches the outside world through NAT",
@@ -51,7 +51,7 @@ pub(super) const LABS: [(&str, &str, Lab); 5] = [
 ];
 
 /// The seed 001 lab: builds it, sends traffic, checks every line.
-pub(super) fn lab_seed001(ctx: &mut Ctx) -> GuestResult {
+pub(super) fn lab_veth_pair(ctx: &mut Ctx) -> GuestResult {
     veth_pair(
         "netns0",
         "vnet0",
@@ -88,7 +88,7 @@ pub(super) fn lab_seed001(ctx: &mut Ctx) -> GuestResult {
 
 /// The LWN lab (seed 003): the initial namespace's veth0 10.1.1.2/24 and
 /// netns1's veth1 10.1.1.1/24; pings both ways, each side logs what it gets.
-pub(super) fn lab_lwn(ctx: &mut Ctx) -> GuestResult {
+pub(super) fn lab_initial_and_netns1(ctx: &mut Ctx) -> GuestResult {
     sh("ip link set lo up && ip netns add netns1 && \
         ip link add veth0 type veth peer name veth1 && ip link set veth1 netns netns1 && \
         ip netns exec netns1 ip addr add 10.1.1.1/24 dev veth1 && \

@@ -11,9 +11,9 @@ use super::tests_concurrency::{
 };
 use super::tests_controls::{test_bad_parameters, test_params, test_rate_change, test_rate_limit};
 use super::tests_core::{
-    test_bridge, test_hook_priority, test_ipip, test_ipv6, test_load_unload, test_lwn,
-    test_malformed, test_namespace_lifecycle, test_namespaces_before_insmod, test_nat,
-    test_seed001,
+    test_bridge, test_hook_priority, test_initial_and_netns1, test_ipip, test_ipv6,
+    test_load_unload, test_malformed, test_namespace_lifecycle, test_namespaces_before_insmod,
+    test_nat, test_veth_pair,
 };
 use super::tests_counters::{test_counters_per_protocol, test_proc_counters};
 use super::tests_logformat::test_logformat;
@@ -36,12 +36,12 @@ const SUITE: &[Test] = &[
         run: test_load_unload,
     },
     Test {
-        name: "seed001_two_namespaces",
-        run: test_seed001,
+        name: "veth_pair_lab",
+        run: test_veth_pair,
     },
     Test {
-        name: "lwn_init_and_netns1",
-        run: test_lwn,
+        name: "initial_and_netns1_lab",
+        run: test_initial_and_netns1,
     },
     Test {
         name: "nat_masquerade_lab",

@@ -4,7 +4,7 @@
 //! IPv6 is logged; malformed frames are logged exactly.
 
 use super::context::Ctx;
-use super::labs::{lab_bridge, lab_ipip, lab_lwn, lab_nat, lab_seed001};
+use super::labs::{lab_bridge, lab_initial_and_netns1, lab_ipip, lab_nat, lab_veth_pair};
 use super::net::{in_netns, ns_inode, quiet_pair, sh, tcp_connect, udp_exchange, v4, LOG_WAIT};
 use super::GuestResult;
 use crate::frames::{self, Ipv4Spec};
@@ -41,9 +41,9 @@ pub(super) fn test_load_unload(ctx: &mut Ctx) -> GuestResult {
 
 /// Seed 001: netns0/netns1 over vnet0/vnet1; ping, UDP and TCP, each logged
 /// in the namespace that receives it, with that namespace's inode.
-pub(super) fn test_seed001(ctx: &mut Ctx) -> GuestResult {
+pub(super) fn test_veth_pair(ctx: &mut Ctx) -> GuestResult {
     ctx.load()?;
-    lab_seed001(ctx)?;
+    lab_veth_pair(ctx)?;
     ctx.unload()
 }
 
@@ -60,9 +60,9 @@ pub(super) fn test_ipip(ctx: &mut Ctx) -> GuestResult {
 }
 
 /// The LWN lab as a test: both namespaces log, each with its own inode.
-pub(super) fn test_lwn(ctx: &mut Ctx) -> GuestResult {
+pub(super) fn test_initial_and_netns1(ctx: &mut Ctx) -> GuestResult {
     ctx.load()?;
-    lab_lwn(ctx)?;
+    lab_initial_and_netns1(ctx)?;
     ctx.unload()
 }
 
