@@ -196,27 +196,27 @@ pub(crate) fn boot(
     let release = std::fs::read(&kernel)
         .ok()
         .and_then(|image| kernel_release(&image));
-    // Said first, so that a long run shows what it is doing and where its
-    // console goes.
-    eprintln!(
-        "nsfilter-lab: booting {} ({}) under {}; console log: {}{}",
-        kernel.display(),
-        release.as_deref().unwrap_or("release unknown"),
-        match accel {
-            Accel::Kvm => "KVM",
-            Accel::Tcg => "TCG",
-        },
-        console_log.display(),
-        if o.keep {
-            ""
-        } else {
-            " (kept if the run fails)"
-        }
-    );
     let (outcome, v) = loop {
         let cmdline = format!(
             "loglevel=2 log_buf_len=4M{}",
             tcg_workaround(accel, release.as_deref())
+        );
+        // Said as the VM starts, so that a long run shows what it is doing
+        // and where its console goes.
+        let note = format!(
+            "nsfilter-lab: booting {} ({}) under {}; console log: {}{}",
+            kernel.display(),
+            release.as_deref().unwrap_or("release unknown"),
+            match accel {
+                Accel::Kvm => "KVM",
+                Accel::Tcg => "TCG",
+            },
+            console_log.display(),
+            if o.keep {
+                ""
+            } else {
+                " (kept if the run fails)"
+            }
         );
         let cfg = VmConfig {
             kernel: &kernel,
@@ -240,6 +240,7 @@ pub(crate) fn boot(
             // A distribution kernel comes with its own modules, and with
             // jump labels (see `VmConfig::tcg_single_thread`).
             tcg_single_thread: o.kernel_modules.is_some(),
+            note: &note,
         };
         let outcome = vm::run(&cfg, &mut on_line)?;
         if interactive {

@@ -53,6 +53,9 @@ pub struct VmConfig<'a> {
     /// in `ip_rcv`, Debian's 7.3 kernel, insmod/rmmod under a flood). The lab
     /// kernels have no jump labels and keep a thread per vCPU.
     pub tcg_single_thread: bool,
+    /// Said on stderr once QEMU has started (what boots, where the console
+    /// goes); nothing if empty.
+    pub note: &'a str,
 }
 
 /// What happened to a VM run.
@@ -140,6 +143,9 @@ pub fn run(cfg: &VmConfig<'_>, mut on_line: impl FnMut(&str)) -> Result<VmOutcom
         },
     })?;
     let mut guard = ChildGuard(child);
+    if !cfg.note.is_empty() {
+        eprintln!("{}", cfg.note);
+    }
     if cfg.interactive {
         let status = guard.0.wait().step(|| "failed to wait for QEMU".into())?;
         return Ok(VmOutcome {
@@ -272,6 +278,7 @@ mod tests {
             icount,
             memory_mb: 512,
             tcg_single_thread: false,
+            note: "",
         }
     }
 
