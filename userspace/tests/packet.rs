@@ -170,6 +170,59 @@ fn tcp_ae_flag_from_7_3_on() {
     );
 }
 
+/// What the counters and filters see of BIG TCP packets and jumbograms
+/// (their 0 length field means the packet's length) and of IPv4 headers the
+/// kernel would not accept: the protocol and ports where the packet has
+/// them, none where the header is invalid.
+#[test]
+fn summaries_of_big_packets_and_invalid_headers() {
+    let seen = |family: Family, pkt: &Pkt<'_>| {
+        let s = parse(family, pkt);
+        (s.protocol(), s.ports())
+    };
+    let tcp_1_2 = (Some(6), Some((1, 2)));
+    // BIG TCP over IPv4: length 0 with GSO is the packet's length.
+    let mut big = ipv4(6, &tcp(1, 2, 0x10));
+    big.resize(70000, 0);
+    big[2..4].copy_from_slice(&[0, 0]);
+    let mut pkt = Pkt::ether(&big, &mac(Family::Ipv4));
+    pkt.gso_tcp = true;
+    assert_eq!(seen(Family::Ipv4, &pkt), tcp_1_2);
+    pkt.gso_tcp = false;
+    assert_eq!(seen(Family::Ipv4, &pkt), (None, None));
+    // BIG TCP over IPv6, and a jumbogram (hop-by-hop first, no GSO).
+    let mut big6 = ipv6(6, &tcp(1, 2, 0x10));
+    big6.resize(70040, 0);
+    big6[4..6].copy_from_slice(&[0, 0]);
+    let mut pkt = Pkt::ether(&big6, &mac(Family::Ipv6));
+    pkt.gso_tcp = true;
+    assert_eq!(seen(Family::Ipv6, &pkt), tcp_1_2);
+    let mut jumbo = ipv6(0, &ext(6, 8, &tcp(1, 2, 0x10)));
+    jumbo[4..6].copy_from_slice(&[0, 0]);
+    let pkt = Pkt::ether(&jumbo, &mac(Family::Ipv6));
+    assert_eq!(seen(Family::Ipv6, &pkt), tcp_1_2);
+    // IPv4 with options (a 24-byte header) is valid; a version other than
+    // 4, a header under 20 bytes, a length under the header's are not.
+    let options = checksum_free_ipv4(6, &tcp(1, 2, 0x10), 0x4000, 6);
+    assert_eq!(
+        seen(Family::Ipv4, &Pkt::ether(&options, &mac(Family::Ipv4))),
+        tcp_1_2
+    );
+    let mut v6 = ipv4(6, &tcp(1, 2, 0x10));
+    v6[0] = 0x65;
+    let mut short = ipv4(6, &tcp(1, 2, 0x10));
+    short[0] = 0x44;
+    let mut shorter = ipv4(6, &tcp(1, 2, 0x10));
+    shorter[2..4].copy_from_slice(&16u16.to_be_bytes());
+    for (what, p) in [("version 6", v6), ("IHL 4", short), ("length 16", shorter)] {
+        assert_eq!(
+            seen(Family::Ipv4, &Pkt::ether(&p, &mac(Family::Ipv4))),
+            (None, None),
+            "{what}"
+        );
+    }
+}
+
 #[test]
 fn big_tcp_takes_its_length_from_the_packet() {
     let mut p = ipv4(6, &tcp(1, 2, 0x10));
