@@ -76,7 +76,7 @@ image=$kdir/arch/x86/boot/bzImage
 # refuse to load.
 mutants=(
 	"layout_mismatch|rust/helpers.c|[NSFILTER_LAYOUT_NET_PROC_NET] = offsetof(struct net, proc_net),|[NSFILTER_LAYOUT_NET_PROC_NET] = offsetof(struct net, proc_net) + 8,|load_unload"
-	"no_budget|rust/decision.rs|            scope: if initial {|            scope: if true || initial {|host_budget_under_a_crowd"
+	"no_budget|rust/decision.rs|            scope: if initial {|            scope: if initial == initial {|host_budget_under_a_crowd"
 	"no_reserve|rust/budget.rs|                limits.budget_burst / 2\n|                0\n|host_budget_under_a_crowd"
 	"priority_last|rust/sys/pernet.rs|priority: bindings::NF_IP_PRI_FIRST,|priority: bindings::NF_IP_PRI_LAST,|hook_runs_first"
 	"init_only_at_load|rust/sys/pernet.rs|let mut ret = unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) };|let at_load = AT_LOAD.load(Ordering::Relaxed) && unsafe { (*net).ns.inum } != 4026531840 && unsafe { (*net).ns.inum } != 4026531833;\n        let mut ret = if at_load { 0 } else { unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) } };|namespaces_before_insmod"
