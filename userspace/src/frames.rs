@@ -23,6 +23,32 @@ pub fn ethernet(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> V
     f
 }
 
+/// A UDP datagram over IPv4 in a broadcast Ethernet frame from `mac`, as a
+/// tap device receives it: broadcast, so that IPv4 takes it in (not
+/// `PACKET_OTHERHOST`) whatever the device's own address.
+pub fn udp4_broadcast(
+    mac: [u8; 6],
+    (src, sport): ([u8; 4], u16),
+    (dst, dport): ([u8; 4], u16),
+    data: &[u8],
+) -> Vec<u8> {
+    let spec = Ipv4Spec {
+        src,
+        dst,
+        proto: 17,
+        id: 1,
+        frag_off: 0,
+        ihl: 5,
+        total_len: None,
+    };
+    ethernet(
+        [0xff; 6],
+        mac,
+        0x0800,
+        &ipv4(spec, &udp(sport, dport, data)),
+    )
+}
+
 /// Fields of a hand-made IPv4 header.
 #[derive(Clone, Copy)]
 pub struct Ipv4Spec {

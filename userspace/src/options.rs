@@ -181,7 +181,7 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
             Some((flag, v)) if flag.starts_with("--") => (flag, Some(v.to_string())),
             _ => (whole.as_str(), None),
         };
-        if !KNOWN.contains(&arg) {
+        if !EVERY.contains(&arg) && !SOME.contains(&arg) {
             return Err(Error::Usage(format!("unknown option '{arg}'")));
         }
         if !applies(&o.command, arg) {
@@ -329,8 +329,10 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
     Ok(o)
 }
 
-/// Every option of every command.
-const KNOWN: &[&str] = &[
+/// The options of every command that boots the VM: the kernel's (`scripts/
+/// kernel.sh lab-args` gives them for every command), the module's,
+/// `--timeout`, `--keep` and `--help`.
+const EVERY: &[&str] = &[
     "--kernel-variant",
     "--kernel",
     "--kernel-modules",
@@ -343,6 +345,10 @@ const KNOWN: &[&str] = &[
     "--keep",
     "--help",
     "-h",
+];
+
+/// The options of some commands only (see [`applies`]).
+const SOME: &[&str] = &[
     "--filter",
     "--stress",
     "--no-module",
@@ -356,26 +362,10 @@ const KNOWN: &[&str] = &[
     "--host-scale",
 ];
 
-/// Whether option `flag` applies to `command`. The kernel's options
-/// (`scripts/kernel.sh lab-args` gives them for every command), the
-/// module's, `--timeout`, `--keep` and `--help` apply to every command that
-/// boots the VM; the rest to the commands that use them. Unknown commands
-/// are refused later, by name.
+/// Whether option `flag` applies to `command`: those of [`EVERY`] to every
+/// command that boots the VM, the rest to the commands that use them.
+/// Unknown commands are refused later, by name.
 fn applies(command: &str, flag: &str) -> bool {
-    const EVERY: &[&str] = &[
-        "--kernel-variant",
-        "--kernel",
-        "--kernel-modules",
-        "--allow-taint",
-        "--expect-skip",
-        "--time-factor",
-        "--memory",
-        "--module",
-        "--timeout",
-        "--keep",
-        "--help",
-        "-h",
-    ];
     EVERY.contains(&flag)
         || match command {
             "test" => matches!(flag, "--filter" | "--stress"),

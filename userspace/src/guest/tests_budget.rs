@@ -13,7 +13,7 @@ use super::module::{counter, param_read, proc_counters, proc_counters_in};
 use super::net::sh;
 use super::tests_controls::summary_count;
 use super::GuestResult;
-use crate::frames::{self, Ipv4Spec};
+use crate::frames;
 use crate::initramfs::guest_path;
 use crate::sys;
 use std::collections::BTreeMap;
@@ -71,22 +71,11 @@ fn flood_inner() -> GuestResult {
     let inode = fs::metadata("/proc/self/ns/net")
         .map_err(|e| format!("/proc/self/ns/net: {e}"))?
         .ino();
-    let datagram = frames::ethernet(
-        [0xff; 6],
+    let datagram = frames::udp4_broadcast(
         [0x02, 0, 0, 0, 0x0b, 0x02],
-        0x0800,
-        &frames::ipv4(
-            Ipv4Spec {
-                src: [10, 78, 0, 1],
-                dst: [10, 78, 0, 2],
-                proto: 17,
-                id: 9,
-                frag_off: 0,
-                ihl: 5,
-                total_len: None,
-            },
-            &frames::udp(FLOOD_PORT, FLOOD_PORT, b"flood"),
-        ),
+        ([10, 78, 0, 1], FLOOD_PORT),
+        ([10, 78, 0, 2], FLOOD_PORT),
+        b"flood",
     );
     let bound = Instant::now() + Duration::from_secs(300);
     while !Path::new(GO).exists() {
@@ -267,25 +256,13 @@ fn crowd(ctx: &mut Ctx, n: usize, unprivileged: bool) -> GuestResult {
         super::net::in_netns(Some("bq"), || sys::Tap::create("bpq"))?,
     );
     sh("ip link set bpi up && ip -n bq link set bpq up")?;
-    // Broadcast, so that IPv4 takes it in (not `PACKET_OTHERHOST`); from a
-    // source port of this crowd's own.
+    // From a source port of this crowd's own.
     let spt = 30000 + u16::try_from(n).map_err(|_| "too many namespaces".to_string())?;
-    let probe = frames::ethernet(
-        [0xff; 6],
+    let probe = frames::udp4_broadcast(
         [0x02, 0, 0, 0, 0x0b, 0x01],
-        0x0800,
-        &frames::ipv4(
-            Ipv4Spec {
-                src: [10, 77, 0, 1],
-                dst: [10, 77, 0, 2],
-                proto: 17,
-                id: 7,
-                frag_off: 0,
-                ihl: 5,
-                total_len: None,
-            },
-            &frames::udp(spt, 7777, b"prob"),
-        ),
+        ([10, 77, 0, 1], spt),
+        ([10, 77, 0, 2], 7777),
+        b"prob",
     );
     let quiet_before = proc_counters("bq")?;
     for f in [GO, STOP, DONE] {

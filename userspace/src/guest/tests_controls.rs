@@ -8,7 +8,7 @@ use super::module::{
 };
 use super::net::{in_netns, quiet_pair, sh, udp_exchange, v4, LOG_WAIT};
 use super::GuestResult;
-use crate::frames::{self, Ipv4Spec};
+use crate::frames;
 use crate::initramfs::guest_path;
 use crate::sys;
 use std::fs;
@@ -218,22 +218,11 @@ pub(super) fn test_rate_change(ctx: &mut Ctx) -> GuestResult {
     // pair, the backlog queue dropped some) and all must be logged.
     let tap = in_netns(Some("rb"), || sys::Tap::create("rbt"))?;
     sh("ip -n rb link set rbt up")?;
-    let frame = frames::ethernet(
-        [0xff; 6],
+    let frame = frames::udp4_broadcast(
         [0x02, 0, 0, 0, 0x20, 0x01],
-        0x0800,
-        &frames::ipv4(
-            Ipv4Spec {
-                src: [10, 32, 0, 9],
-                dst: [10, 32, 0, 8],
-                proto: 17,
-                id: 1,
-                frag_off: 0,
-                ihl: 5,
-                total_len: None,
-            },
-            &frames::udp(9998, 9999, b"flood"),
-        ),
+        ([10, 32, 0, 9], 9998),
+        ([10, 32, 0, 8], 9999),
+        b"flood",
     );
     for _ in 0..3000 {
         tap.receive(&frame)
@@ -309,22 +298,11 @@ pub(super) fn test_rate_limit(ctx: &mut Ctx) -> GuestResult {
     let (_, quiet) = quiet_pair("qa", "qb", 31)?;
     let tap = in_netns(Some("fb"), || sys::Tap::create("fbt"))?;
     sh("ip -n fb link set fbt up")?;
-    let frame = frames::ethernet(
-        [0xff; 6],
+    let frame = frames::udp4_broadcast(
         [0x02, 0, 0, 0, 0x1e, 0x01],
-        0x0800,
-        &frames::ipv4(
-            Ipv4Spec {
-                src: [10, 30, 0, 9],
-                dst: [10, 30, 0, 8],
-                proto: 17,
-                id: 1,
-                frag_off: 0,
-                ihl: 5,
-                total_len: None,
-            },
-            &frames::udp(9998, 9999, b"flood"),
-        ),
+        ([10, 30, 0, 9], 9998),
+        ([10, 30, 0, 8], 9999),
+        b"flood",
     );
     // Each write's start and end.
     let flood = std::thread::spawn(move || -> GuestResult<Vec<(Instant, Instant)>> {
