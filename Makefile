@@ -184,10 +184,12 @@ host-kdir-check:
 	@scripts/host-kdir-check.sh $(LAB)
 
 # The README's two commands, as written, in a throwaway Debian 12 root with
-# an empty cache: what a new user's first hour does.
+# an empty cache: what a new user's first hour does. DEBIAN=13: a Debian 13
+# root. NO_REUSE=1: build the kernels inside the root too.
+DEBIAN ?= 12
 rehearse:
 	@scripts/setup.sh --rehearse
-	@scripts/rehearse.sh
+	@scripts/rehearse.sh --debian $(DEBIAN) $(if $(NO_REUSE),--no-reuse)
 
 # Debian 13's packages, built with debhelper and dh-dkms in a Debian 13 root
 # (Debian's rustc), lintian clean: deb/nsfilter-dkms_VERSION_all.deb (DKMS

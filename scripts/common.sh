@@ -12,6 +12,14 @@ LLVM_SUFFIX=${LLVM#1}
 DEFAULT_KSRC=/usr/src/linux-source-6.12.tar.xz
 export NSFILTER_CACHE BINDGEN LLVM LIBCLANG_PATH
 
+# pin_rust: the pinned Rust (rust-toolchain.toml, RUST_VERSION) for this shell
+# and everything it runs, also outside the clone, where rustup sees no
+# rust-toolchain.toml (the lab kernel's make runs rustc in the cache). Through
+# rustup's RUSTUP_TOOLCHAIN: the user's default toolchain is left alone.
+pin_rust() {
+	if command -v rustup >/dev/null; then export RUSTUP_TOOLCHAIN=$RUST_VERSION; fi
+}
+
 say() { printf 'nsfilter: %s\n' "$*" >&2; }
 die() {
 	printf 'nsfilter: error: %s\n' "$*" >&2

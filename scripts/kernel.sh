@@ -48,6 +48,8 @@ esac
 case "$variant" in
 debian | debian-rt) exec "$here/debian-kernel.sh" "$action" "$variant" ;;
 esac
+# The lab kernels are built by the pinned Rust.
+pin_rust
 
 # NAME-7.3: the NAME configuration from linux-source-7.3 (fetched on build).
 base=$variant

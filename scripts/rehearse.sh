@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make rehearse: the README's first commands, exactly as it writes them, as a
-# new user runs them on a fresh Debian 12 machine. A throwaway Debian 12 root
-# (mmdebstrap, minbase) holds nothing but what the README asks for beforehand
+# new user runs them on a fresh Debian 12 (or 13) machine. A throwaway root of
+# that release (mmdebstrap, minbase) holds nothing but what the README asks for beforehand
 # (Rust from rustup, copied from this machine since rustup's own site may be
 # out of reach; make; git) and a fresh clone of the current commit, with an
 # empty nsfilter cache. Set-up inside it installs everything else through apt.
@@ -10,7 +10,9 @@
 # built (bind-mounted into the root's empty cache: they are found only if the
 # root computes the same cache key, i.e. the same source and toolchain).
 #
-# Usage: scripts/rehearse.sh [--no-reuse]
+# Usage: scripts/rehearse.sh [--debian 12|13] [--no-reuse]
+#   --debian N  the release of the root (default 12; 13 from Debian's mirror,
+#               $DEBIAN13_MIRROR, with its updates and security suites)
 #   --no-reuse  build every kernel inside the root too (adds 7 to 12 minutes).
 # Environment: REHEARSE_DIR (where the root goes; default /var/tmp).
 set -euo pipefail
@@ -21,14 +23,27 @@ top=$(dirname "$here")
 . "$here/common.sh"
 
 reuse=1
-case "${1:-}" in
-"") ;;
---no-reuse) reuse=0 ;;
--h | --help)
-	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
-	exit 0
-	;;
-*) die "unknown option '$1' (try --help)" ;;
+release=12
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--no-reuse) reuse=0 ;;
+	--debian)
+		release=${2:-}
+		shift
+		;;
+	--debian=*) release=${1#*=} ;;
+	-h | --help)
+		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*) die "unknown option '$1' (try --help)" ;;
+	esac
+	shift
+done
+case "$release" in
+12) suite=bookworm ;;
+13) suite=trixie ;;
+*) die "--debian takes 12 or 13, not '$release'" ;;
 esac
 [ "$(id -u)" -eq 0 ] || die "make rehearse needs root (mmdebstrap, chroot)"
 command -v mmdebstrap >/dev/null || die "mmdebstrap not found: run 'scripts/setup.sh --rehearse'"
@@ -54,7 +69,7 @@ cleanup() {
 	else
 		rm -rf "$root" "$root.log"
 	fi
-	echo "rehearse: $(($(date +%s) - start)) s wall ($([ $rc -eq 0 ] && echo passed || echo "FAILED, status $rc"); $( ((reuse)) && echo "kernels reused from this machine" || echo "nothing reused"))"
+	echo "rehearse on Debian $release: $(($(date +%s) - start)) s wall ($([ $rc -eq 0 ] && echo passed || echo "FAILED, status $rc"); $( ((reuse)) && echo "kernels reused from this machine" || echo "nothing reused"))"
 	exit $rc
 }
 trap cleanup EXIT
@@ -65,14 +80,21 @@ if [ -n "$(git -C "$top" status --porcelain --untracked-files=no)" ]; then
 	say "note: uncommitted changes are not rehearsed (it clones commit ${commit:0:12})"
 fi
 
-say "making a fresh Debian 12 root in $root"
+say "making a fresh Debian $release root in $root"
 sources=()
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-	[ -s "$f" ] && grep -q '^[^#]' "$f" && sources+=("$f")
-done
-((${#sources[@]})) || die "no apt sources on this machine (/etc/apt/sources.list*)"
+if [ "$release" = 13 ]; then
+	# What a Debian 13 machine's apt has: the release, its updates, security.
+	keyring="[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
+	sources=("deb $keyring $DEBIAN13_MIRROR trixie main" "deb $keyring $DEBIAN13_MIRROR trixie-updates main"
+		"deb $keyring $DEBIAN13_SECURITY_MIRROR trixie-security main")
+else
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		[ -s "$f" ] && grep -q '^[^#]' "$f" && sources+=("$f")
+	done
+	((${#sources[@]})) || die "no apt sources on this machine (/etc/apt/sources.list*)"
+fi
 mmdebstrap --quiet --variant=minbase --include=make,git,ca-certificates \
-	bookworm "$root" "${sources[@]}" >"$root.log" 2>&1 ||
+	"$suite" "$root" "${sources[@]}" >"$root.log" 2>&1 ||
 	{ tail -n 20 "$root.log" >&2 && rm -f "$root.log" && die "mmdebstrap failed"; }
 rm -f "$root.log"
 # The network as this machine sees it: its resolver and the certificate
@@ -80,12 +102,14 @@ rm -f "$root.log"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
 
-# The Rust toolchain, as rustup installed it here (the default toolchain only).
+# The pinned Rust toolchain (rust-toolchain.toml), as rustup installed it
+# here; not the default one, which the root's settings.toml names but which is
+# left out: the clone must work through its pin alone.
 say "copying the Rust toolchain from $rustup_home"
 mkdir -p "$root/root/.rustup/toolchains" "$root/root/.cargo"
 cp -a "$rustup_home/settings.toml" "$root/root/.rustup/"
 [ ! -d "$rustup_home/update-hashes" ] || cp -a "$rustup_home/update-hashes" "$root/root/.rustup/"
-toolchain=$(RUSTUP_HOME=$rustup_home "$cargo_home/bin/rustup" show active-toolchain | awk '{print $1}')
+toolchain=$(RUSTUP_HOME=$rustup_home RUSTUP_TOOLCHAIN=$RUST_VERSION "$cargo_home/bin/rustup" show active-toolchain | awk '{print $1}')
 for t in "$rustup_home/toolchains/"*; do
 	name=$(basename "$t")
 	if [ -L "$t" ] && [ "$(basename "$(readlink "$t")")" = "$toolchain" ]; then

@@ -19,12 +19,22 @@
 #   symbol it uses against Module.symvers, and its vermagic must name the
 #   release. Prints the module's path.
 
-# use_kernel_rustc CONFIG: puts first on PATH a rustc whose version text is
-# the kernel's CONFIG_RUSTC_VERSION_TEXT (PATH's own, else the distribution's
-# /usr/bin/rustc, which rustup's often shadows), or dies saying what differs.
+# use_kernel_rustc CONFIG: makes `rustc` the one whose version text is the
+# kernel's CONFIG_RUSTC_VERSION_TEXT, for this shell and what it runs: rustup's
+# toolchain of that version if it is installed (RUSTUP_TOOLCHAIN, since the
+# kernel's make runs rustc in the tree, outside any rust-toolchain.toml), else
+# PATH's rustc, else the distribution's /usr/bin/rustc, which rustup's often
+# shadows. Dies saying what differs.
 use_kernel_rustc() {
-	local want have
+	local want version have
 	want=$(sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="\(.*\)"$/\1/p' "$1")
+	version=$(awk '{print $2}' <<<"$want")
+	if [ -n "$version" ] && command -v rustup >/dev/null &&
+		rustup toolchain list 2>/dev/null | grep -q "^$version-" &&
+		[ "$(RUSTUP_TOOLCHAIN=$version rustc --version 2>/dev/null)" = "$want" ]; then
+		export RUSTUP_TOOLCHAIN=$version
+		return 0
+	fi
 	have=$(rustc --version 2>/dev/null || echo "no rustc")
 	[ "$have" != "$want" ] || return 0
 	if [ "$(/usr/bin/rustc --version 2>/dev/null)" = "$want" ]; then

@@ -85,12 +85,20 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# Rust: the kernel builds `core` from source with the same rustc.
+# Rust: the kernel builds `core` from source with the same rustc. The pinned
+# toolchain (rust-toolchain.toml) serves this clone only; set-up installs it
+# if rustup lacks it, and never changes the user's default toolchain.
 command -v rustc >/dev/null || die "rustc not found: install Rust with rustup (https://rustup.rs)"
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup"
+if command -v rustup >/dev/null && ! rustup toolchain list | grep -q "^$RUST_VERSION-"; then
+	((check_only)) && die "Rust $RUST_VERSION is not installed: run 'rustup toolchain install $RUST_VERSION'"
+	say "installing Rust $RUST_VERSION for this clone (rust-toolchain.toml; your default toolchain stays as it is)"
+	rustup toolchain install "$RUST_VERSION" --profile minimal --component rust-src,rustfmt,clippy
+fi
+pin_rust
 have_rust=$(rustc --version | awk '{print $2}')
 [ "$have_rust" = "$RUST_VERSION" ] ||
-	die "rustc is $have_rust, the lab kernels are pinned to $RUST_VERSION: 'rustup default $RUST_VERSION' (or update RUST_VERSION in scripts/versions.sh)"
+	die "rustc is $have_rust, the lab kernels are pinned to $RUST_VERSION (rust-toolchain.toml): install Rust with rustup (https://rustup.rs), which then follows the pin"
 sysroot=$(rustc --print sysroot)
 if [ ! -d "$sysroot/lib/rustlib/src/rust/library/core" ]; then
 	((check_only)) && die "rust-src is missing: run 'rustup component add rust-src'"
