@@ -174,8 +174,9 @@ rust-analyzer: kernel
 
 # Prepares the running kernel's build tree (/lib/modules/$(uname -r)/build) of
 # a Rust-enabled distribution kernel for Rust modules: see docs/install.md.
+# HOST_RELEASE=: another installed kernel's instead.
 host-kdir:
-	@scripts/host-kdir.sh
+	@scripts/host-kdir.sh $(HOST_RELEASE)
 
 # Those steps, checked through KERNEL=debian: a throwaway Debian 13 machine
 # runs them, and Debian's own kernel loads the Rust module they built.

@@ -4,9 +4,11 @@
 # machine (an overlay on the cached trixie root, which holds Debian's rustc,
 # rust-src, bindgen, gcc-14 and the build tools of step 2) gets step 1's headers and
 # source of 7.3.4+deb13-amd64 installed by apt, then runs step 3's
-# scripts/host-kdir.sh for that release as a user would. The kernel's
-# rust_minimal sample that host-kdir.sh built is then loaded into Debian's
-# unmodified kernel in the lab VM, which must taint itself O and E only.
+# `make host-kdir` and `make KDIR=...` as a user would, in a copy of the
+# clone's files (the clone itself gets no build products). The nsfilter.ko
+# built there is then loaded into Debian's unmodified kernel in the lab VM:
+# it must log exactly the two packets of one ping in a namespace of its own,
+# unload, and leave the kernel tainted O and E only.
 #
 # Usage: scripts/host-kdir-check.sh NSFILTER-LAB   (after make kernel KERNEL=debian)
 set -euo pipefail
@@ -42,13 +44,16 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-mkdir -p "$work/upper" "$work/work" "$work/merged" "$work/debs" "$work/out"
+mkdir -p "$work/upper" "$work/work" "$work/merged" "$work/debs" "$work/out" "$work/src"
 cp "${debs[@]}" "$work/debs/"
+# The clone's files as they are (tracked and new, not ignored), not its builds.
+git -C "$top" ls-files -z --cached --others --exclude-standard |
+	(cd "$top" && tar --null -T - -cf - 2>/dev/null) | tar -xf - -C "$work/src"
 
 say "a Debian 13 machine with the backports kernel's headers and source; then make host-kdir"
 unshare --mount --propagation private -- bash -c '
 	set -e
-	root=$1 work=$2 top=$3 release=$4
+	root=$1 work=$2 release=$3
 	m=$work/merged
 	mount -t overlay overlay -o "lowerdir=$root,upperdir=$work/upper,workdir=$work/work" "$m"
 	mount -t proc proc "$m/proc"
@@ -58,7 +63,7 @@ unshare --mount --propagation private -- bash -c '
 	mkdir -p "$m/debs" "$m/nsfilter" "$m/out"
 	mount --bind "$work/debs" "$m/debs"
 	mount --bind "$work/out" "$m/out"
-	mount --bind "$top" "$m/nsfilter"
+	mount --bind "$work/src" "$m/nsfilter"
 	cp /etc/resolv.conf "$m/etc/resolv.conf"
 	cp /etc/ssl/certs/ca-certificates.crt "$m/etc/ssl/certs/ca-certificates.crt"
 	exec chroot "$m" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
@@ -68,14 +73,21 @@ unshare --mount --propagation private -- bash -c '
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends /debs/*.deb \
 			>>/tmp/apt.log 2>&1 || { tail -n 20 /tmp/apt.log >&2; exit 1; }
 		cd /nsfilter
-		kdir=\$(scripts/host-kdir.sh $release)
-		cp \"\$(dirname \"\$kdir\")/rust_minimal/rust_minimal.ko\" /out/
+		# Step 3, as docs/install.md writes it (for the release the lab
+		# boots: this machine runs another kernel).
+		make host-kdir HOST_RELEASE=$release
+		make KDIR=\"\$(scripts/host-kdir.sh $release)\"
+		cp nsfilter.ko /out/
 	"
-' host-kdir-check "$root" "$work" "$top" "$release"
+' host-kdir-check "$root" "$work" "$release"
 
-say "loading the rust_minimal that host-kdir built into Debian's own kernel"
-out=$("$lab" exec --kernel-variant debian --no-module --add "$work/out/rust_minimal.ko:/root/rust_minimal.ko" -- \
-	'insmod /root/rust_minimal.ko && rmmod rust_minimal && uname -r && cat /proc/sys/kernel/tainted')
+say "loading the nsfilter.ko built there into Debian's own kernel"
+# One ping in a namespace: its request and its reply enter PRE_ROUTING.
+out=$("$lab" exec --kernel-variant debian --no-module --add "$work/out/nsfilter.ko:/root/nsfilter.ko" -- \
+	'insmod /root/nsfilter.ko && ip netns add check && ip -n check link set lo up &&
+	ip netns exec check ping -c 1 -W 5 127.0.0.1 >/dev/null &&
+	dmesg | grep -c "nsfilter: NETNS=.* SRC=127.0.0.1 DST=127.0.0.1 .* PROTO=ICMP " ;
+	rmmod nsfilter && uname -r && cat /proc/sys/kernel/tainted')
 echo "$out"
-[ "$(printf '%s\n' "$out" | tail -n 2 | paste -sd' ')" = "$release 12288" ] ||
-	die "expected release $release and taint 12288 (O and E)"
+[ "$(printf '%s\n' "$out" | tail -n 3 | paste -sd' ')" = "2 $release 12288" ] ||
+	die "expected 2 lines for one ping, release $release and taint 12288 (O and E)"
