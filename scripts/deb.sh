@@ -40,6 +40,12 @@ mkdir -p "$src"
 git ls-files -z --cached --others --exclude-standard |
 	while IFS= read -r -d '' f; do [ ! -e "$f" ] || printf '%s\0' "$f"; done |
 	xargs -0 cp -a --parents -t "$src"
+# The build is offline, but cargo resolves the whole workspace, and the lab in
+# it uses crates (libc) that the command does not: they are vendored into the
+# copy, for resolution only (the command alone is built, std only).
+cargo vendor --quiet --locked --manifest-path "$src/userspace/Cargo.toml" "$src/debian/vendor" >/dev/null
+printf '%s\n' '[source.crates-io]' 'replace-with = "vendored"' '[source.vendored]' \
+	"directory = \"$src/debian/vendor\"" >"$src/debian/cargo-vendor.toml"
 
 say "building nsfilter $version's packages in the Debian 13 root $root"
 if ! in_root "$root" "$out" -- bash -c 'cd "$1" && dpkg-buildpackage -b -us -uc' build "$src" \

@@ -5,8 +5,6 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
-const O_NONBLOCK: i32 = 0o4000;
-
 /// A reader of kernel log records written after it was opened.
 pub struct Kmsg {
     file: File,
@@ -24,7 +22,7 @@ pub struct Kmsg {
 fn open_raw() -> io::Result<File> {
     OpenOptions::new()
         .read(true)
-        .custom_flags(O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK)
         .open("/dev/kmsg")
 }
 
@@ -55,7 +53,7 @@ fn read_records(file: &mut File, mut each: impl FnMut(u8, u64, String)) -> io::R
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(lost),
             // Records were overwritten before being read (EPIPE): count it
             // and carry on from the oldest record still held.
-            Err(e) if e.raw_os_error() == Some(32) => lost += 1,
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => lost += 1,
             Err(e) => return Err(e),
         }
     }

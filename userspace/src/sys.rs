@@ -4,69 +4,30 @@
 //! very thread.
 //! This module holds all of the crate's `unsafe` code.
 
-use std::ffi::{c_char, c_int, c_uint, c_void, CString};
+use std::ffi::{c_int, CString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-extern "C" {
-    fn setns(fd: c_int, nstype: c_int) -> c_int;
-    fn unshare(flags: c_int) -> c_int;
-    fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
-    fn sendto(
-        fd: c_int,
-        buf: *const c_void,
-        len: usize,
-        flags: c_int,
-        addr: *const SockaddrLl,
-        addrlen: u32,
-    ) -> isize;
-    fn if_nametoindex(name: *const c_char) -> c_uint;
-    fn ioctl(fd: c_int, request: std::ffi::c_ulong, ...) -> c_int;
-    fn syscall(number: std::ffi::c_long, ...) -> std::ffi::c_long;
-}
-
-/// `SYS_finit_module` on x86-64.
-const SYS_FINIT_MODULE: std::ffi::c_long = 313;
-
-const CLONE_NEWNET: c_int = 0x4000_0000;
-const AF_PACKET: c_int = 17;
-const SOCK_RAW: c_int = 3;
-const ETH_P_ALL: u16 = 0x0003;
-
-/// `TUNSETIFF`: `_IOW('T', 202, int)`.
-const TUNSETIFF: std::ffi::c_ulong = 0x4004_54ca;
-const IFF_TAP: i16 = 0x0002;
-const IFF_NO_PI: i16 = 0x1000;
+// CAST: the protocol numbers are 16-bit on the wire and in `sockaddr_ll`.
+const ETH_P_ALL: u16 = libc::ETH_P_ALL as u16;
 
 /// `struct ifreq` as `TUNSETIFF` reads it: the name, then the flags (the
 /// rest of the 40-byte union unused).
 #[repr(C)]
 struct IfReqFlags {
-    name: [u8; 16],
-    flags: i16,
+    name: [u8; libc::IFNAMSIZ],
+    flags: libc::c_short,
     pad: [u8; 22],
 }
-const _: () = assert!(std::mem::size_of::<IfReqFlags>() == 40);
-
-/// `struct sockaddr_ll`.
-#[repr(C)]
-struct SockaddrLl {
-    family: u16,
-    protocol: u16,
-    ifindex: c_int,
-    hatype: u16,
-    pkttype: u8,
-    halen: u8,
-    addr: [u8; 8],
-}
+const _: () = assert!(std::mem::size_of::<IfReqFlags>() == std::mem::size_of::<libc::ifreq>());
 
 /// Moves the calling thread into the network namespace of `ns` (a file such
 /// as `/run/netns/NAME` or `/proc/PID/ns/net`).
 pub fn enter_netns(ns: &File) -> io::Result<()> {
     // SAFETY: `setns` only reads its arguments; the descriptor is open for
     // the duration of the call.
-    let ret = unsafe { setns(ns.as_raw_fd(), CLONE_NEWNET) };
+    let ret = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
     if ret == 0 {
         Ok(())
     } else {
@@ -78,7 +39,7 @@ pub fn enter_netns(ns: &File) -> io::Result<()> {
 /// destroys it once nothing uses it, e.g. when the thread exits.
 pub fn new_netns() -> io::Result<()> {
     // SAFETY: `unshare` only reads its argument.
-    let ret = unsafe { unshare(CLONE_NEWNET) };
+    let ret = unsafe { libc::unshare(libc::CLONE_NEWNET) };
     if ret == 0 {
         Ok(())
     } else {
@@ -94,8 +55,8 @@ pub fn finit_module(file: &File, params: &str) -> io::Result<()> {
     // SAFETY: `finit_module(fd, params, flags)` reads the open descriptor and
     // the NUL-terminated string, both valid for the call.
     let ret = unsafe {
-        syscall(
-            SYS_FINIT_MODULE,
+        libc::syscall(
+            libc::SYS_finit_module,
             file.as_raw_fd(),
             params.as_ptr(),
             0 as c_int,
@@ -119,12 +80,18 @@ impl PacketSocket {
     pub fn open(dev: &str) -> io::Result<Self> {
         let name = CString::new(dev).map_err(|_| io::ErrorKind::InvalidInput)?;
         // SAFETY: `name` is a valid NUL-terminated string.
-        let ifindex = unsafe { if_nametoindex(name.as_ptr()) };
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
         if ifindex == 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: Plain system call with constant arguments.
-        let fd = unsafe { socket(AF_PACKET, SOCK_RAW, c_int::from(ETH_P_ALL.to_be())) };
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW,
+                c_int::from(ETH_P_ALL.to_be()),
+            )
+        };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -136,27 +103,27 @@ impl PacketSocket {
 
     /// Sends one frame (destination MAC first) as it is.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
-        let mut addr = SockaddrLl {
+        let mut addr = libc::sockaddr_ll {
             // CAST: AF_PACKET fits the 16-bit family field.
-            family: AF_PACKET as u16,
-            protocol: ETH_P_ALL.to_be(),
-            ifindex: self.ifindex,
-            hatype: 0,
-            pkttype: 0,
-            halen: 6,
-            addr: [0; 8],
+            sll_family: libc::AF_PACKET as u16,
+            sll_protocol: ETH_P_ALL.to_be(),
+            sll_ifindex: self.ifindex,
+            sll_hatype: 0,
+            sll_pkttype: 0,
+            sll_halen: 6,
+            sll_addr: [0; 8],
         };
-        addr.addr[..6].copy_from_slice(frame.get(..6).ok_or(io::ErrorKind::InvalidInput)?);
+        addr.sll_addr[..6].copy_from_slice(frame.get(..6).ok_or(io::ErrorKind::InvalidInput)?);
         // SAFETY: `frame` and `addr` are valid for the lengths given.
         let sent = unsafe {
-            sendto(
+            libc::sendto(
                 self.fd.as_raw_fd(),
                 frame.as_ptr().cast(),
                 frame.len(),
                 0,
-                &addr,
+                (&raw const addr).cast(),
                 // CAST: The struct is 20 bytes.
-                std::mem::size_of::<SockaddrLl>() as u32,
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
             )
         };
         if sent < 0 {
@@ -187,7 +154,8 @@ impl Tap {
             .open("/dev/net/tun")?;
         let mut req = IfReqFlags {
             name: [0; 16],
-            flags: IFF_TAP | IFF_NO_PI,
+            // CAST: the flags are 16-bit in `struct ifreq`.
+            flags: (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short,
             pad: [0; 22],
         };
         let bytes = name.as_bytes();
@@ -198,7 +166,13 @@ impl Tap {
         // SAFETY: `TUNSETIFF` reads a `struct ifreq` (40 bytes, which
         // `IfReqFlags` is) through the pointer and writes the name back into
         // it; `req` is valid and exclusively borrowed for the call.
-        let ret = unsafe { ioctl(file.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReqFlags) };
+        let ret = unsafe {
+            libc::ioctl(
+                file.as_raw_fd(),
+                libc::TUNSETIFF,
+                &mut req as *mut IfReqFlags,
+            )
+        };
         if ret < 0 {
             return Err(io::Error::last_os_error());
         }

@@ -8,9 +8,22 @@ use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+/// `O_NONBLOCK`. The command is std only (Debian builds it offline, with
+/// nothing but its own packages), and std does not name this flag, so it is
+/// written here: 0o4000 is asm-generic's value, which every architecture
+/// Debian releases for uses; those where it differs are refused below.
 const O_NONBLOCK: i32 = 0o4000;
-/// `EPIPE`: records were overwritten before this reader got to them.
-const EPIPE: i32 = 32;
+#[cfg(any(
+    target_arch = "mips",
+    target_arch = "mips32r6",
+    target_arch = "mips64",
+    target_arch = "mips64r6",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+))]
+compile_error!(
+    "O_NONBLOCK differs on this architecture: take it from arch/*/include/uapi/asm/fcntl.h"
+);
 
 /// One kernel log record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,7 +174,8 @@ impl Reader {
                 Ok(n) => Ok(classify(&String::from_utf8_lossy(&buf[..n]))),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Next::End),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.raw_os_error() == Some(EPIPE) => Ok(Next::Lost),
+                // EPIPE: records were overwritten before this reader got to them.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Next::Lost),
                 Err(e) => Err(e),
             };
         }

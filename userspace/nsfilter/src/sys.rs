@@ -11,6 +11,7 @@ extern "C" {
     fn setns(fd: c_int, nstype: c_int) -> c_int;
 }
 
+/// `CLONE_NEWNET`, the same on every architecture (uapi/linux/sched.h).
 const CLONE_NEWNET: c_int = 0x4000_0000;
 
 /// Moves the calling thread into the network namespace of `ns` (a file such
