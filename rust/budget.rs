@@ -47,7 +47,11 @@
 //! A namespace's refused lines are reported by a summary line that comes
 //! with one of its admitted lines, at most once a second per namespace (a
 //! second from the print of the last one: see [`NetLimit::summary_printed`]),
-//! and only when lines were refused since the last one. In a namespace under the
+//! and only when lines were refused since the last one. The refused counts
+//! are summed over the CPUs at most once a second per namespace, whether or
+//! not lines were refused: after a quiet second the first refused line is
+//! reported with an admitted line at most a second later, never after one
+//! that comes later than that. In a namespace under the
 //! budget, the summary line takes a token of the budget too, so that every
 //! record nsfilter writes for such a namespace is within it.
 
@@ -259,8 +263,8 @@ impl NetLimit {
     ///
     /// On [`Verdict::Refused`] the caller counts the line under its reason;
     /// `suppressed` returns the lines it has counted so far, by reason (each
-    /// only grows). It is called at most once a second, and only for an
-    /// admitted line.
+    /// only grows). It is called at most once a second, whether or not it
+    /// finds lines to report, and only for a line its own limit admits.
     pub(crate) fn admit(
         &self,
         budget: &Budget,
@@ -282,6 +286,17 @@ impl NetLimit {
                 || totals.budget > self.reported_budget.load(Ordering::Relaxed)
             {
                 pending = Some(totals);
+            } else {
+                // Nothing to report: the counts are read again a second
+                // from now, not for each line (reading them walks every
+                // CPU). A line refused meanwhile is reported then, still
+                // before a line of this namespace is.
+                let _ = self.next_summary.compare_exchange(
+                    due,
+                    now.saturating_add(SUMMARY_INTERVAL),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
             }
         }
         if scope == Scope::Shared {

@@ -8,7 +8,7 @@
 use crate::budget::{Budget, Suppressed};
 use crate::counters::CpuCounters;
 use crate::decision::{self, Output};
-use crate::logline::{Dialect, LogLine};
+use crate::logline::{Dialect, LineBuf, LogLine};
 use crate::packet::{self, Family};
 use crate::settings::{Param, SETTINGS};
 use crate::sys::{self, Level, Net, NetHook, Packet, Params, RcuReader};
@@ -19,6 +19,11 @@ use kernel::prelude::*;
 const DIALECT: Dialect = Dialect {
     tcp_reserved: sys::TCP_RESERVED_BYTE12,
 };
+
+/// The stack buffer a line is formatted into: a line of the traffic this
+/// module sees most (IPv4 and IPv6, TCP, UDP, ICMP over Ethernet) is under
+/// 400 characters; 512 bytes is a modest frame for a hook in softirq.
+const LINE_BUF: usize = 512;
 
 /// The host-wide budget of every namespace but the initial one.
 static BUDGET: Budget = Budget::new();
@@ -64,7 +69,15 @@ impl Output for Printer<'_, '_> {
             packet: self.packet,
             dialect: DIALECT,
         };
-        sys::print(Level::from_number(level), format_args!("{line}"));
+        let level = Level::from_number(level);
+        // Formatted once, here; a line too long for the buffer (a long
+        // link-layer header, an ICMP error's inner packet) is formatted by
+        // printk, as every line used to be.
+        let mut buf = LineBuf::<LINE_BUF>::new();
+        match buf.format(format_args!("{line}")) {
+            Some(text) => sys::print_str(level, text),
+            None => sys::print(level, format_args!("{line}")),
+        }
     }
 }
 

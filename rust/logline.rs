@@ -84,6 +84,47 @@ impl<P: Frame + ?Sized> Display for LogLine<'_, P> {
     }
 }
 
+/// A line formatted once, into a buffer on the caller's stack, so that
+/// printk copies its text where it would otherwise format it twice (it
+/// measures the text, then writes it: `vprintk_store()`). On the stack, it
+/// is the hook's own in every context the hook runs in (softirq, a task with
+/// bottom halves off, `PREEMPT_RT`'s preemptible softirq threads): nothing
+/// to share, lock or reserve per CPU.
+pub(crate) struct LineBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> LineBuf<N> {
+    /// An empty buffer.
+    pub(crate) const fn new() -> Self {
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    /// `args` as text, or `None` if it does not fit in `N` bytes (the
+    /// caller then has printk format it).
+    pub(crate) fn format(&mut self, args: fmt::Arguments<'_>) -> Option<&str> {
+        self.len = 0;
+        fmt::write(self, args).ok()?;
+        core::str::from_utf8(self.buf.get(..self.len)?).ok()
+    }
+}
+
+impl<const N: usize> Write for LineBuf<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// A writer that passes on its first `left` bytes and drops the rest.
 struct Capped<'a, 'b> {
     out: &'a mut Formatter<'b>,
@@ -157,6 +198,47 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// Writes `len` bytes of `p`'s link-layer header from `start` (an offset
+/// from the MAC header) as `dump_mac_header()` does, `%02x` joined by `:`,
+/// stopping where the packet's linear data ends. The bytes are copied a
+/// chunk at a time (one call for an Ethernet header) and each chunk's text
+/// is written at once.
+fn hex_bytes(
+    f: &mut Formatter<'_>,
+    p: &(impl Frame + ?Sized),
+    start: isize,
+    len: usize,
+) -> fmt::Result {
+    const CHUNK: usize = 32;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut bytes = [0u8; CHUNK];
+    let mut text = [0u8; 3 * CHUNK];
+    let mut done = 0;
+    while done < len {
+        let want = (len - done).min(CHUNK);
+        // CAST: `done < 65536` (a `u16` length).
+        let got = p.mac_bytes(start + done as isize, &mut bytes[..want]);
+        let mut n = 0;
+        for (i, b) in bytes[..got].iter().enumerate() {
+            if done + i != 0 {
+                text[n] = b':';
+                n += 1;
+            }
+            text[n] = HEX[usize::from(b >> 4)];
+            text[n + 1] = HEX[usize::from(b & 0xf)];
+            n += 2;
+        }
+        // ASCII by construction; `from_utf8` rather than an unchecked
+        // conversion keeps this safe code.
+        f.write_str(core::str::from_utf8(&text[..n]).unwrap_or(""))?;
+        if got < want {
+            break;
+        }
+        done += got;
+    }
+    Ok(())
+}
+
 /// An IPv4 address as `%pI4` prints it.
 struct Ipv4Addr<'a>(&'a [u8]);
 
@@ -209,21 +291,12 @@ impl<P: Frame + ?Sized> Dumper<'_, P> {
                 true => (link.headroom >= 14).then_some(-14),
             };
             if let Some(start) = start {
-                for i in 0..usize::from(link.hard_header_len) {
-                    // CAST: `i < 65536`.
-                    let Some(b) = self.p.mac_byte(start + i as isize) else {
-                        break;
-                    };
-                    let sep = if i == 0 { "" } else { ":" };
-                    write!(f, "{sep}{b:02x}")?;
-                }
+                hex_bytes(f, self.p, start, usize::from(link.hard_header_len))?;
             }
             if sit {
+                // Bytes past the end of the linear data read as 0.
                 let mut a = [0u8; 8];
-                for (i, out) in a.iter_mut().enumerate() {
-                    // CAST: `i < 8`.
-                    *out = self.p.mac_byte(12 + i as isize).unwrap_or(0);
-                }
+                self.p.mac_bytes(12, &mut a);
                 write!(f, " TUNNEL={}->{}", Ipv4Addr(&a[..4]), Ipv4Addr(&a[4..]))?;
             }
         }

@@ -74,9 +74,11 @@ pub(crate) trait Frame: Bytes {
     /// device (the kernel then prints no `MAC=`).
     fn link(&self) -> Option<Link>;
 
-    /// The byte at `offset` from the MAC header (`skb_mac_header()`), or
-    /// `None` outside the packet's linear data.
-    fn mac_byte(&self, offset: isize) -> Option<u8>;
+    /// Copies the bytes from `offset` on from the MAC header
+    /// (`skb_mac_header()`) into `out`, as many as fit and as the packet's
+    /// linear data holds; returns how many it copied (0 if `offset` is
+    /// outside it). One call for a whole header, not one per byte.
+    fn mac_bytes(&self, offset: isize, out: &mut [u8]) -> usize;
 }
 
 /// What `dump_mac_header()` looks at, of the input device and the packet.

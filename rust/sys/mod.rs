@@ -47,7 +47,7 @@ pub(crate) use net::{Net, Packet};
 pub(crate) use params::{module_params, Params};
 pub(crate) use percpu::PerCpu;
 pub(crate) use pernet::{NetHook, RcuReader, Registration};
-pub(crate) use print::{print, Level};
+pub(crate) use print::{print, print_str, Level};
 
 use crate::bindings;
 

@@ -282,17 +282,24 @@ impl Frame for Packet<'_> {
         })
     }
 
-    fn mac_byte(&self, offset: isize) -> Option<u8> {
-        let mac = self.mac()?;
-        let at = (mac.mac as usize).checked_add_signed(offset)?;
-        if at >= mac.tail as usize {
-            return None;
+    fn mac_bytes(&self, offset: isize, out: &mut [u8]) -> usize {
+        let Some(mac) = self.mac() else {
+            return 0;
+        };
+        let Some(at) = (mac.mac as usize).checked_add_signed(offset) else {
+            return 0;
+        };
+        let n = (mac.tail as usize).saturating_sub(at).min(out.len());
+        if n == 0 {
+            return 0;
         }
         // SAFETY: `[head, head + tail)` is the packet's buffer from its start
         // to the end of its linear data (`skb_tail_pointer()`): allocated,
-        // and not written by anyone while a hook runs on the packet. `at` is
-        // within it (checked above). The kernel's `dump_mac_header()` reads
-        // these same bytes.
-        Some(unsafe { ptr::read(mac.head.add(at)) })
+        // and not written by anyone while a hook runs on the packet.
+        // `[at, at + n)` is within it (`at + n <= tail`, above), and `out`
+        // is a distinct local buffer of at least `n` bytes. The kernel's
+        // `dump_mac_header()` reads these same bytes.
+        unsafe { ptr::copy_nonoverlapping(mac.head.add(at), out.as_mut_ptr(), n) };
+        n
     }
 }

@@ -11,7 +11,7 @@
 
 use crate::bindings;
 use core::{
-    ffi::{c_void, CStr},
+    ffi::{c_int, c_void, CStr},
     fmt,
 };
 
@@ -52,6 +52,21 @@ impl Level {
         }
     }
 
+    /// The format string for a text already formatted: the `KERN_*`
+    /// prefix, the module's name, `%.*s`.
+    fn format_str(self) -> &'static CStr {
+        match self {
+            Self::Emerg => c"\x010nsfilter: %.*s\n",
+            Self::Alert => c"\x011nsfilter: %.*s\n",
+            Self::Crit => c"\x012nsfilter: %.*s\n",
+            Self::Err => c"\x013nsfilter: %.*s\n",
+            Self::Warning => c"\x014nsfilter: %.*s\n",
+            Self::Notice => c"\x015nsfilter: %.*s\n",
+            Self::Info => c"\x016nsfilter: %.*s\n",
+            Self::Debug => c"\x017nsfilter: %.*s\n",
+        }
+    }
+
     /// The format string: the `KERN_*` prefix, the module's name, `%pA`.
     fn format(self) -> &'static CStr {
         match self {
@@ -83,4 +98,18 @@ pub(crate) fn print(level: Level, args: fmt::Arguments<'_>) {
             core::ptr::from_ref(&args).cast::<c_void>(),
         )
     };
+}
+
+/// Writes `nsfilter: ` and `text` as one line of the kernel log at `level`:
+/// [`print`] for a text formatted already, which printk copies rather than
+/// formats. In any context, as [`print`].
+pub(crate) fn print_str(level: Level, text: &str) {
+    // A line is far shorter than `c_int::MAX`; a longer text is cut there.
+    let len = c_int::try_from(text.len()).unwrap_or(c_int::MAX);
+    // SAFETY: The format string is a static NUL-terminated string with one
+    // conversion, `%.*s`, whose arguments are an `int` precision and a
+    // pointer to at least that many readable bytes: `text` is valid for its
+    // length for the whole call, and `vsprintf()`'s `string()` reads at most
+    // `len` bytes of it (stopping earlier at a NUL byte), never past it.
+    unsafe { bindings::_printk(level.format_str().as_ptr(), len, text.as_ptr()) };
 }

@@ -204,11 +204,17 @@ fn readers_see_whole_versions_of_a_list() {
             })
         })
         .collect();
-    for i in 0..20_000 {
+    // At least 20,000 writes, and on until the readers have read 1,000
+    // times (a loaded machine may not run them for a while), within a bound.
+    let bound = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut i = 0usize;
+    while i < 20_000 || (reads.load(Ordering::Relaxed) <= 1000 && std::time::Instant::now() < bound)
+    {
         s.set(Param::Ports, Some(versions[(i + 1) % 2].as_bytes()), || {
             drop(rcu.write())
         })
         .unwrap();
+        i += 1;
     }
     stop.store(true, Ordering::Relaxed);
     let torn: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();

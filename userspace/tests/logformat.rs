@@ -213,3 +213,75 @@ fn tcp_reserved_bits_are_masked() {
         assert!(line.contains(res), "byte 12 {byte12:#04x}: {line}");
     }
 }
+
+/// A line formatted once into the hook's buffer is the line, byte for byte;
+/// one that does not fit is refused whole (the hook then has printk format
+/// it), never cut.
+#[test]
+fn a_line_formatted_into_the_buffer_is_the_line() {
+    use logline::LineBuf;
+    let records = fixture(LOGFORMAT_6_12);
+    let (mut fit, mut long) = (0, 0);
+    for r in &records {
+        let pkt = Pkt::ether(&r.bytes, &r.mac);
+        let line = LogLine {
+            netns: 4026532117,
+            in_dev: b"lf1v",
+            family: r.family,
+            packet: &pkt,
+            dialect: V6_12,
+        };
+        let text = line.to_string();
+        let mut small = LineBuf::<300>::new();
+        match small.format(format_args!("{line}")) {
+            Some(got) => {
+                assert_eq!(got, text);
+                fit += 1;
+            }
+            None => {
+                assert!(text.len() > 300, "{text}");
+                long += 1;
+            }
+        }
+        let mut big = LineBuf::<1024>::new();
+        assert_eq!(big.format(format_args!("{line}")), Some(text.as_str()));
+    }
+    assert!(fit > 100 && long > 10, "{fit} fit, {long} did not");
+}
+
+/// A link-layer header longer than one copy's chunk (32 bytes), and one cut
+/// short by the end of the packet's data: every byte there is, in order,
+/// as `dump_mac_header()` prints them one by one.
+#[test]
+fn long_and_cut_link_headers_are_printed_whole() {
+    let bytes = ipv4(17, &ports(1, 2, 8));
+    for (hard_header_len, present) in [(40u16, 40usize), (70, 70), (64, 33), (14, 5)] {
+        let header: Vec<u8> = (0..present).map(|i| (i * 7 + 3) as u8).collect();
+        let mut buffer = vec![0xee; 2];
+        buffer.extend_from_slice(&header);
+        let pkt = Pkt {
+            bytes: &bytes,
+            mark: 0,
+            gso_tcp: false,
+            link: Some(Link {
+                dev_type: 1,
+                hard_header_len,
+                mac_len: Some(u32::from(hard_header_len)),
+                headroom: 2,
+            }),
+            // The packet's data ends where the header present ends.
+            buffer,
+        };
+        let line = LogLine {
+            netns: 1,
+            in_dev: b"x",
+            family: Family::Ipv4,
+            packet: &pkt,
+            dialect: V6_12,
+        }
+        .to_string();
+        let want: Vec<String> = header.iter().map(|b| format!("{b:02x}")).collect();
+        let want = format!(" MAC={} SRC=", want.join(":"));
+        assert!(line.contains(&want), "{hard_header_len} {present}: {line}");
+    }
+}

@@ -540,8 +540,8 @@ impl Frame for Paged<'_> {
         None
     }
 
-    fn mac_byte(&self, _offset: isize) -> Option<u8> {
-        None
+    fn mac_bytes(&self, _offset: isize, _out: &mut [u8]) -> usize {
+        0
     }
 }
 

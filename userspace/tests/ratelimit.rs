@@ -99,13 +99,19 @@ fn bucket_allows_a_burst_then_the_rate() {
         .filter(|_| limit.admit(t0, 2, 3) != Admit::No)
         .count();
     assert_eq!(admitted, 3, "a full bucket holds the burst");
-    // Half a second later (rate 2/s): one more token, and the seven refused
-    // lines are reported with it.
+    // Half a second later (rate 2/s): one more token. The refused counts
+    // were last read at t0, when nothing was refused: they are read again
+    // a second after that, not for every line.
     assert_eq!(
         limit.admit(t0 + 500_000_000, 2, 3),
-        Admit::Yes { suppressed: 7 }
+        Admit::Yes { suppressed: 0 }
     );
     assert_eq!(limit.admit(t0 + 500_000_000, 2, 3), Admit::No);
+    // At t0 + 1 s, one token more, and the eight refused lines come with it.
+    assert_eq!(
+        limit.admit(t0 + 1_000_000_000, 2, 3),
+        Admit::Yes { suppressed: 8 }
+    );
     // After a long pause the bucket is full again, and no more.
     let later = t0 + 60_000_000_000;
     let admitted = (0..10)
@@ -214,4 +220,29 @@ fn bucket_is_exact_under_concurrent_callers() {
         admitted, 500,
         "eight CPUs at the same instant share one burst"
     );
+}
+
+#[test]
+fn refused_counts_are_read_at_most_once_a_second() {
+    // Reading them walks every CPU's counters: not once per line.
+    let limit = NetLimit::new();
+    let budget = Budget::new();
+    let limits = Limits {
+        rate: 1_000_000,
+        burst: 1_000_000,
+        budget_rate: 1,
+        budget_burst: 1,
+    };
+    let reads = std::cell::Cell::new(0u32);
+    let t0 = 3_000_000_000u64;
+    // 10,000 lines over 2.5 s, none refused: at t0, t0 + 1 s, t0 + 2 s.
+    for i in 0..10_000u64 {
+        let now = t0 + i * 250_000;
+        let verdict = limit.admit(&budget, Scope::Initial, now, limits, || {
+            reads.set(reads.get() + 1);
+            Suppressed::default()
+        });
+        assert_eq!(verdict, Verdict::Log(None));
+    }
+    assert_eq!(reads.get(), 3);
 }

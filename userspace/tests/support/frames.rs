@@ -63,9 +63,14 @@ impl Frame for Pkt<'_> {
         self.link
     }
 
-    fn mac_byte(&self, offset: isize) -> Option<u8> {
-        let at = self.link?.headroom.checked_add_signed(offset)?;
-        self.buffer.get(at).copied()
+    fn mac_bytes(&self, offset: isize, out: &mut [u8]) -> usize {
+        let Some(at) = self.link.and_then(|l| l.headroom.checked_add_signed(offset)) else {
+            return 0;
+        };
+        let bytes = self.buffer.get(at..).unwrap_or(&[]);
+        let n = bytes.len().min(out.len());
+        out[..n].copy_from_slice(&bytes[..n]);
+        n
     }
 }
 
