@@ -164,6 +164,7 @@ check: kernel
 	$(CARGO) fmt --manifest-path $(LAB_MANIFEST) --all -- --check
 	$(CARGO) clippy --quiet --manifest-path $(LAB_MANIFEST) --all-targets -- -D warnings
 	rustfmt --check --edition 2021 --config-path "$(KDIR)/source/.rustfmt.toml" rust/nsfilter.rs
+	@scripts/vm-mutants.sh --check
 	@$(MAKE) --no-print-directory clean-module
 	$(KMAKE) CLIPPY=1 KRUSTFLAGS=-Dwarnings KCFLAGS=-Werror modules
 

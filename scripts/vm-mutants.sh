@@ -4,8 +4,11 @@
 # against the VM suite, which must fail for every one.
 #
 # Usage: scripts/vm-mutants.sh LAB KDIR [NAME...]
+#        scripts/vm-mutants.sh --check
 #   LAB   the nsfilter-lab program; KDIR the kernel build tree;
 #   NAME  only these mutants (default: all).
+#   --check  only check that every mutant's text (pending ones too) is in
+#         the source once, building and running nothing (make check runs it).
 # With KILLER_ONLY=1 each mutant runs against its killer alone (seconds, not
 # the whole suite's minutes; other tests' failures are then not seen).
 #
@@ -19,11 +22,16 @@ top=$(dirname "$here")
 # shellcheck source=scripts/common.sh
 . "$here/common.sh"
 
-[ $# -ge 2 ] || die "usage: scripts/vm-mutants.sh LAB KDIR [NAME...]"
-lab=$1 kdir=$2
-shift 2
-image=$kdir/arch/x86/boot/bzImage
-[ -f "$image" ] || die "no kernel image at $image"
+check_only=0
+if [ "${1:-}" = --check ]; then
+	check_only=1
+else
+	[ $# -ge 2 ] || die "usage: scripts/vm-mutants.sh LAB KDIR [NAME...] | --check"
+	lab=$1 kdir=$2
+	shift 2
+	image=$kdir/arch/x86/boot/bzImage
+	[ -f "$image" ] || die "no kernel image at $image"
+fi
 
 # name|file|text to find|what replaces it (\n for a new line)|what should kill it
 # [|the kernel it needs, when not KDIR's: built against that cached kernel
@@ -84,9 +92,9 @@ mutants=(
 	"init_only_at_load|rust/sys/pernet.rs|static REGISTERED: AtomicBool = AtomicBool::new(false);|static REGISTERED: AtomicBool = AtomicBool::new(false);\nstatic AT_LOAD: AtomicBool = AtomicBool::new(false);|"
 	"skip_ipv6|rust/sys/pernet.rs|pf: bindings::NFPROTO_INET as u8,|pf: bindings::NFPROTO_IPV4 as u8,|ipv6_tcp_udp"
 	"tcp_as_other|rust/counters.rs|(Some(proto::TCP), _) => &self.tcp,|(Some(proto::TCP), _) => &self.other,|counters_per_protocol"
-	"log_twice|rust/hook.rs|sys::print(Level::from_number(level), format_args!(\"{line}\"));|sys::print(Level::from_number(level), format_args!(\"{line}\"));\n        sys::print(Level::from_number(level), format_args!(\"{line}\"));|nat_masquerade_lab"
+	"log_twice|rust/hook.rs|            Some(text) => sys::print_str(level, text),|            Some(text) => {\n                sys::print_str(level, text);\n                sys::print_str(level, text);\n            }|nat_masquerade_lab"
 	"slow_refill|rust/ratelimit.rs|        let interval = NSEC_PER_SEC / u64::from(rate.max(1));|        let interval = NSEC_PER_SEC / u64::from(rate.max(1)) * 10 / 9;|rate_limit_is_per_namespace"
-	"level_ignored|rust/hook.rs|sys::print(Level::from_number(level), format_args!(\"{line}\"));|let _ = level;\n        sys::print(Level::Warning, format_args!(\"{line}\"));|params_at_runtime"
+	"level_ignored|rust/hook.rs|        let level = Level::from_number(level);\n        // Formatted once|        let _ = level;\n        let level = Level::Warning;\n        // Formatted once|params_at_runtime"
 	"burst_capped|rust/budget.rs|        if !self.own.take(now, limits.rate, limits.burst, 1, 0) {|        if !self.own.take(now, limits.rate, limits.burst.min(2500), 1, 0) {|rate_change_takes_effect_at_once"
 	"stale_lists|rust/settings.rs|        &self.lists[self.current.load(Ordering::Acquire) & 1]|        &self.lists[self.current.load(Ordering::Acquire) & 1 ^ 1]|param_writes_under_flood"
 	"stale_bucket|rust/ratelimit.rs|                if tat > furthest {|                if false && tat > furthest {|rate_change_takes_effect_at_once"
@@ -103,7 +111,6 @@ mutants=(
 # every 20th allocation, which did not land on a failure after the IPv4
 # half of a registration. Their windows need widening where the packet
 # path runs (issue 25). Add an entry to `mutants` above to run one.
-# shellcheck disable=SC2034
 pending=(
 	"reader_spins_on_writer|rust/settings.rs|pub(crate) static SETTINGS: Settings = Settings::new();|pub(crate) static SETTINGS: Settings = Settings::new();\nstatic WRITING: AtomicBool = AtomicBool::new(false);|param_writes_under_flood"
 	"reader_spins_on_writer|rust/settings.rs|        change(next);\n        self.current.store(now ^ 1, Ordering::Release);|        WRITING.store(true, Ordering::Relaxed);\n        for _ in 0..1_000_000 {\n            core::hint::spin_loop();\n        }\n        change(next);\n        self.current.store(now ^ 1, Ordering::Release);\n        WRITING.store(false, Ordering::Release);|"
@@ -111,6 +118,30 @@ pending=(
 	"no_grace_on_failure|rust/sys/pernet.rs|            // SAFETY: Process context: pernet \`init\` may sleep.\n            unsafe { bindings::synchronize_net() };|            // The mutant: no grace period.|fault_injection_netns_and_insmod|debug"
 	"no_grace_on_failure|rust/sys/pernet.rs|        let net_state = unsafe { &*priv_.cast::<T::NetState>() };|        let net_state = unsafe { &*priv_.cast::<T::NetState>() };\n        for _ in 0..200_000 {\n            core::hint::spin_loop();\n        }|"
 )
+
+# apply FILE OLD NEW: OLD, which must be in FILE once, becomes NEW (each
+# with \n for a new line); with CHECK set, only checks that it is there.
+apply() {
+	python3 - "$@" <<-'EOF'
+		import os, sys
+		path, old, new = sys.argv[1], sys.argv[2].replace("\\n", "\n"), sys.argv[3].replace("\\n", "\n")
+		s = open(path).read()
+		if s.count(old) != 1:
+		    sys.exit(1)
+		if not os.environ.get("CHECK"):
+		    open(path, "w").write(s.replace(old, new))
+	EOF
+}
+
+if ((check_only)); then
+	for m in "${mutants[@]}" "${pending[@]}"; do
+		IFS='|' read -r n file old new _ <<<"$m"
+		CHECK=1 apply "$top/$file" "$old" "$new" ||
+			die "mutant $n: its text is no longer in $file once: update scripts/vm-mutants.sh"
+	done
+	say "VM mutants: the text of each of ${#mutants[@]} entries and ${#pending[@]} pending ones is in the source"
+	exit 0
+fi
 
 names=()
 for m in "${mutants[@]}"; do
@@ -134,14 +165,7 @@ for name in "${wanted[@]}"; do
 	for m in "${mutants[@]}"; do
 		IFS='|' read -r n file old new _ <<<"$m"
 		[ "$n" = "$name" ] || continue
-		python3 - "$dir/$file" "$old" "$new" <<-'EOF' || die "mutant $name: its text is no longer in $file"
-			import sys
-			path, old, new = sys.argv[1], sys.argv[2].replace("\\n", "\n"), sys.argv[3].replace("\\n", "\n")
-			s = open(path).read()
-			if s.count(old) != 1:
-			    sys.exit(1)
-			open(path, "w").write(s.replace(old, new))
-		EOF
+		apply "$dir/$file" "$old" "$new" || die "mutant $name: its text is no longer in $file"
 	done
 	killer=$(printf '%s\n' "${mutants[@]}" | awk -F'|' -v n="$name" '$1 == n && $5 != "" { print $5; exit }')
 	# The kernel: KDIR's, or the one the mutant needs, with its options.
