@@ -89,6 +89,9 @@ fn test(o: &Options) -> Result<i32> {
         if !missing.is_empty() {
             problems.push(format!("never reported: tests {missing:?}"));
         }
+        if let Some(name) = missing.iter().find_map(|n| report.started_name(*n)) {
+            problems.push(format!("{name} started and never ended"));
+        }
     }
     println!("VM suite: {:.1} s wall", started.elapsed().as_secs_f64());
     finish(problems)
@@ -270,7 +273,11 @@ fn print_summary(report: &ktap::Report) {
         println!("{:<4} {:<40} {result}", r.number, r.name);
     }
     for n in report.missing() {
-        println!("{n:<4} {:<40} MISSING", "(never reported)");
+        match report.started_name(n) {
+            // The one running when the VM stopped or died.
+            Some(name) => println!("{n:<4} {name:<40} MISSING (started, never ended)"),
+            None => println!("{n:<4} {:<40} MISSING", "(never reported)"),
+        }
     }
 }
 

@@ -23,6 +23,9 @@ pub struct Report {
     pub plan: Option<usize>,
     /// The results in order.
     pub results: Vec<TestResult>,
+    /// The tests the guest said it started (`# N/T NAME ...`), by number:
+    /// a test that never reported is named by it.
+    pub started: Vec<(usize, String)>,
 }
 
 impl Report {
@@ -32,6 +35,14 @@ impl Report {
         (1..=plan)
             .filter(|n| !self.results.iter().any(|r| r.number == *n))
             .collect()
+    }
+
+    /// The name of planned test `n`, if the guest said it started it.
+    pub fn started_name(&self, n: usize) -> Option<&str> {
+        self.started
+            .iter()
+            .find(|(number, _)| *number == n)
+            .map(|(_, name)| name.as_str())
     }
 
     /// Whether every planned test ran and none failed.
@@ -66,6 +77,9 @@ pub fn parse<'a>(lines: impl IntoIterator<Item = &'a str>) -> Report {
         if let Some(n) = line.strip_prefix("1..") {
             report.plan = n.trim().parse().ok();
         } else if let Some(d) = line.strip_prefix("# ") {
+            if let Some(start) = started_line(d) {
+                report.started.push(start);
+            }
             diagnostics.push(d.to_string());
         } else if let Some((ok, rest)) = line
             .strip_prefix("ok ")
@@ -93,6 +107,17 @@ pub fn parse<'a>(lines: impl IntoIterator<Item = &'a str>) -> Report {
     report
 }
 
+/// A test's start as the suite announces it: `N/T NAME ...`.
+fn started_line(d: &str) -> Option<(usize, String)> {
+    let (count, rest) = d.split_once(' ')?;
+    let (n, _total) = count.split_once('/')?;
+    let name = rest.strip_suffix(" ...")?;
+    if name.is_empty() || name.contains(' ') {
+        return None;
+    }
+    Some((n.parse().ok()?, name.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +142,17 @@ mod tests {
         assert!(!r.passed());
         assert!(parse("KTAP version 1\n1..1\nok 1 a\n".lines()).passed());
         assert!(!parse("no report at all".lines()).passed());
+    }
+
+    #[test]
+    fn a_test_that_never_reported_is_named_by_its_start() {
+        let r = parse(
+            "KTAP version 1\n1..2\n# 1/2 a ...\nok 1 a\n# 2/2 hangs_here ...\n# 3 of 4 done\n"
+                .lines(),
+        );
+        assert_eq!(r.missing(), vec![2]);
+        assert_eq!(r.started_name(2), Some("hangs_here"));
+        assert_eq!(r.started_name(1), Some("a"));
+        assert_eq!(r.started.len(), 2);
     }
 }

@@ -85,6 +85,13 @@ pub fn qemu_binary() -> PathBuf {
     std::env::var_os("QEMU").map_or_else(|| PathBuf::from("qemu-system-x86_64"), PathBuf::from)
 }
 
+/// Two CPUs, as two sockets of one core each. The lab kernels have no ACPI,
+/// so they learn their CPUs from the BIOS's MP table, and SeaBIOS lists one
+/// CPU per socket there: with QEMU's default for `-smp 2` (one socket, two
+/// cores) they saw one CPU, and every concurrency test on them ran on it.
+/// Kernels with ACPI (Debian's) read QEMU's own table and see both either way.
+pub const TWO_CPUS: &str = "2,sockets=2,cores=1,threads=1";
+
 /// QEMU's arguments for `cfg`, apart from the serial console's wiring.
 ///
 /// With `cfg.icount` the run is a measurement: TCG whatever `cfg.accel`
@@ -100,11 +107,11 @@ pub fn qemu_args(cfg: &VmConfig<'_>) -> Vec<OsString> {
     let timing: &[&str] = if cfg.icount {
         &["-smp", "1", "-accel", "tcg", "-icount", "shift=0,sleep=off"]
     } else if cfg.accel == Accel::Kvm {
-        &["-smp", "2", "-accel", "kvm"]
+        &["-smp", TWO_CPUS, "-accel", "kvm"]
     } else if cfg.tcg_single_thread {
-        &["-smp", "2", "-accel", "tcg,thread=single"]
+        &["-smp", TWO_CPUS, "-accel", "tcg,thread=single"]
     } else {
-        &["-smp", "2", "-accel", "tcg"]
+        &["-smp", TWO_CPUS, "-accel", "tcg"]
     };
     args.extend(timing.iter().map(OsString::from));
     args.push("-kernel".into());
@@ -304,11 +311,14 @@ mod tests {
         }
         let args = joined(&config(false, Accel::Tcg));
         assert!(
-            args.contains(" -smp 2 -accel tcg ") && !args.contains("icount"),
+            args.contains(&format!(" -smp {TWO_CPUS} -accel tcg ")) && !args.contains("icount"),
             "{args}"
         );
         let args = joined(&config(false, Accel::Kvm));
-        assert!(args.contains(" -smp 2 -accel kvm "), "{args}");
+        assert!(
+            args.contains(&format!(" -smp {TWO_CPUS} -accel kvm ")),
+            "{args}"
+        );
         assert!(
             args.ends_with("-append console=ttyS0 panic=-1 loglevel=2"),
             "{args}"
@@ -321,9 +331,9 @@ mod tests {
     fn single_thread_tcg_only_where_asked_and_only_under_tcg() {
         let mut cfg = config(false, Accel::Tcg);
         cfg.tcg_single_thread = true;
-        assert!(joined(&cfg).contains(" -smp 2 -accel tcg,thread=single "));
+        assert!(joined(&cfg).contains(&format!(" -smp {TWO_CPUS} -accel tcg,thread=single ")));
         cfg.accel = Accel::Kvm;
-        assert!(joined(&cfg).contains(" -smp 2 -accel kvm "));
+        assert!(joined(&cfg).contains(&format!(" -smp {TWO_CPUS} -accel kvm ")));
         cfg.icount = true;
         assert!(joined(&cfg).contains(" -smp 1 -accel tcg -icount "));
     }
