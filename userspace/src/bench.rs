@@ -265,7 +265,7 @@ pub fn report(samples: &[Sample], workflow: &[(String, f64)]) -> Result<Report, 
         }
         json.push_str("},\n");
     }
-    host_scale(samples, &mut text, &mut json);
+    host_scale(samples, &mut text, &mut json)?;
     json.push_str("  \"scale\": [");
     let _ = writeln!(
         text,
@@ -277,12 +277,22 @@ pub fn report(samples: &[Sample], workflow: &[(String, f64)]) -> Result<Report, 
         "namespaces", "datagrams/s", "insmod ms", "rmmod ms"
     );
     let scale: Vec<&Sample> = samples.iter().filter(|s| s.kind == "scale").collect();
+    if scale.is_empty() {
+        return Err("no scale measurement".into());
+    }
+    // A figure that is missing fails the run: it must not read as 0.
+    let figure = |s: &Sample, key: &str| {
+        s.num(key)
+            .ok_or_else(|| format!("a scale measurement without {key}: {:?}", s.fields))
+    };
     for (i, s) in scale.iter().enumerate() {
-        let n = s.get("namespaces").unwrap_or("?");
+        let n = s
+            .get("namespaces")
+            .ok_or_else(|| format!("a scale measurement without namespaces: {:?}", s.fields))?;
         let (pps, ins, rm) = (
-            s.num("pps").unwrap_or(0.0),
-            s.num("insmod_ms").unwrap_or(0.0),
-            s.num("rmmod_ms").unwrap_or(0.0),
+            figure(s, "pps")?,
+            figure(s, "insmod_ms")?,
+            figure(s, "rmmod_ms")?,
         );
         let _ = writeln!(text, "  {n:>10} {pps:>12.0} {ins:>12.1} {rm:>12.1}");
         let _ = write!(
@@ -313,11 +323,13 @@ pub fn report(samples: &[Sample], workflow: &[(String, f64)]) -> Result<Report, 
 
 /// The host scaling section, from `hostscale` samples (the host benchmark,
 /// `userspace/benches/hostscale.rs`): packets per second of the per-packet
-/// logic on 1 and 2 threads sharing one namespace's state, per design.
-fn host_scale(samples: &[Sample], text: &mut String, json: &mut String) {
+/// logic on 1 and 2 threads sharing one namespace's state, per design. None
+/// at all: no section (a run without `--host-scale`); a design without both
+/// figures fails the run.
+fn host_scale(samples: &[Sample], text: &mut String, json: &mut String) -> Result<(), String> {
     let scale: Vec<&Sample> = samples.iter().filter(|s| s.kind == "hostscale").collect();
     if scale.is_empty() {
-        return;
+        return Ok(());
     }
     let _ = writeln!(
         text,
@@ -346,7 +358,9 @@ fn host_scale(samples: &[Sample], text: &mut String, json: &mut String) {
                 .iter()
                 .find(|s| s.get("design") == Some(design) && s.get("threads") == Some(threads))
                 .and_then(|s| s.num("mpps"))
-                .unwrap_or(0.0)
+                .ok_or_else(|| {
+                    format!("host scaling: no figure for {design} on {threads} thread(s)")
+                })
         };
         let what = scale
             .iter()
@@ -354,7 +368,7 @@ fn host_scale(samples: &[Sample], text: &mut String, json: &mut String) {
             .and_then(|s| s.get("what"))
             .unwrap_or(design)
             .replace('_', " ");
-        let (one, two) = (rate("1"), rate("2"));
+        let (one, two) = (rate("1")?, rate("2")?);
         let ratio = if one > 0.0 { two / one } else { 0.0 };
         if design.starts_with("percpu") {
             targets.push((design, ratio));
@@ -390,6 +404,7 @@ fn host_scale(samples: &[Sample], text: &mut String, json: &mut String) {
         );
     }
     json.push_str("],\n");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -406,6 +421,9 @@ mod tests {
                 ));
             }
         }
+        lines.push(format!(
+            "{MARKER}scale namespaces=10 pps=99 insmod_ms=1.50 rmmod_ms=2.00"
+        ));
         lines
     }
 
@@ -422,9 +440,6 @@ mod tests {
     #[test]
     fn samples_are_read_from_console_lines_and_reported() {
         let mut lines = lines(&STEADY);
-        lines.push(format!(
-            "{MARKER}scale namespaces=10 pps=99 insmod_ms=1.50 rmmod_ms=2.00"
-        ));
         for (design, threads, mpps) in [
             ("shared", 1, 10.0),
             ("shared", 2, 6.0),
@@ -468,6 +483,20 @@ mod tests {
             report(&samples[..3], &[]).is_err(),
             "a missing configuration is an error"
         );
+        // A missing figure is an error, not a 0.
+        let without = |drop: &str| {
+            let lines: Vec<String> = lines.iter().map(|l| l.replace(drop, "")).collect();
+            report(&parse(&lines), &[])
+        };
+        assert!(without(" pps=99").is_err());
+        assert!(without(" rmmod_ms=2.00").is_err());
+        assert!(without("mpps=11 ").is_err());
+        let no_scale: Vec<Sample> = samples
+            .iter()
+            .filter(|s| s.kind != "scale")
+            .cloned()
+            .collect();
+        assert!(report(&no_scale, &[]).is_err(), "no scale measurement");
     }
 
     /// A configuration that moves by more than 0.5% between rounds fails the
