@@ -91,6 +91,10 @@ struct Row {
     min: f64,
     max: f64,
     runs: usize,
+    /// Median kernel log records per second of guest time.
+    records: f64,
+    /// Median benchmark packets' lines per second (nsfilter's or nft's).
+    lines: f64,
 }
 
 impl Row {
@@ -130,8 +134,8 @@ pub fn report(samples: &[Sample], workflow: &[(String, f64)]) -> Result<Report, 
     );
     let _ = writeln!(
         text,
-        "{:<2} {:<62} {:>8} {:>15} {:>7} {:>7}",
-        "", "configuration", "median", "min-max", "spread", "ns/pkt"
+        "{:<2} {:<62} {:>8} {:>15} {:>7} {:>7} {:>9} {:>7}",
+        "", "configuration", "median", "min-max", "spread", "ns/pkt", "records/s", "lines/s"
     );
     for (i, c) in CONFIGS.iter().enumerate() {
         let values: Vec<f64> = samples
@@ -141,11 +145,25 @@ pub fn report(samples: &[Sample], workflow: &[(String, f64)]) -> Result<Report, 
             .collect();
         let (median, min, max) =
             stats(&values).ok_or(format!("no measurement for configuration {}", c.key))?;
+        // The log's volume in the same windows: a missing figure fails.
+        let per_second = |key: &str| -> Result<f64, String> {
+            let v: Vec<f64> = samples
+                .iter()
+                .filter(|s| s.kind == "pps" && s.get("config") == Some(c.key))
+                .map(|s| {
+                    s.num(key)
+                        .ok_or_else(|| format!("configuration {}: a window without {key}", c.key))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(stats(&v).map_or(0.0, |(m, _, _)| m))
+        };
         let row = Row {
             median,
             min,
             max,
             runs: values.len(),
+            records: per_second("records")?,
+            lines: per_second("lines")?,
         };
         let spread = row.spread();
         if spread > MAX_SPREAD {
@@ -160,25 +178,45 @@ pub fn report(samples: &[Sample], workflow: &[(String, f64)]) -> Result<Report, 
         }
         let _ = writeln!(
             text,
-            "{:<2} {:<62} {median:>8.0} {min:>7.0}-{max:<7.0} {:>6.3}% {:>7.0}",
+            "{:<2} {:<62} {median:>8.0} {min:>7.0}-{max:<7.0} {:>6.3}% {:>7.0} {:>9.1} {:>7.1}",
             c.key,
             c.what,
             spread * 100.0,
             row.ns(),
+            row.records,
+            row.lines,
         );
         let comma = if i + 1 < CONFIGS.len() { "," } else { "" };
         let _ = writeln!(
             json,
             "    \"{}\": {{\"what\": \"{}\", \"median_pps\": {median:.0}, \"min_pps\": {min:.0}, \
-             \"max_pps\": {max:.0}, \"spread\": {spread:.5}, \"ns_per_packet\": {:.1}, \"runs\": {}}}{comma}",
+             \"max_pps\": {max:.0}, \"spread\": {spread:.5}, \"ns_per_packet\": {:.1}, \"runs\": {}, \
+             \"records_per_s\": {:.1}, \"lines_per_s\": {:.1}}}{comma}",
             c.key,
             c.what,
             row.ns(),
             row.runs,
+            row.records,
+            row.lines,
         );
         rows.insert(c.key, row);
     }
     json.push_str("  },\n");
+    // c and f are compared at equal logging: the same limit (100/s, burst
+    // 200) lets through the same lines per second, within a line or 2%.
+    let (c, f) = (&rows["c"], &rows["f"]);
+    if (c.lines - f.lines).abs() > (0.02 * f.lines).max(1.0) {
+        failures.push(format!(
+            "c logged {:.1} lines/s and f {:.1}: not the same logging, not comparable",
+            c.lines, f.lines
+        ));
+    }
+    let _ = writeln!(
+        text,
+        "\nLogged lines/s: c {:.1}, f {:.1} (the same limit); records/s: c {:.1}, f {:.1} \
+         (nsfilter's summary lines included)",
+        c.lines, f.lines, c.records, f.records
+    );
     if !failures.is_empty() {
         let _ = writeln!(
             text,
@@ -415,9 +453,11 @@ mod tests {
         let mut lines = vec!["[ 1.0] noise".to_string()];
         for (c, v) in values {
             for (round, value) in v.iter().enumerate() {
+                let logged = if *c == "c" || *c == "f" { 100.0 } else { 0.0 };
                 lines.push(format!(
-                    "{MARKER}pps config={c} round={} value={value}",
-                    round + 1
+                    "{MARKER}pps config={c} round={} value={value} records={} lines={logged}",
+                    round + 1,
+                    logged + if *c == "c" { 1.0 } else { 0.0 }
                 ));
             }
         }
@@ -477,6 +517,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("VM cycle"));
+        assert!(text.contains("Logged lines/s: c 100.0, f 100.0"), "{text}");
+        assert!(
+            json.contains("\"records_per_s\": 101.0, \"lines_per_s\": 100.0"),
+            "{json}"
+        );
         assert_eq!(stats(&[3.0, 1.0, 2.0]), Some((2.0, 1.0, 3.0)));
         assert_eq!(stats(&[4.0, 1.0, 2.0, 3.0]), Some((2.5, 1.0, 4.0)));
         assert!(
@@ -489,6 +534,10 @@ mod tests {
             report(&parse(&lines), &[])
         };
         assert!(without(" pps=99").is_err());
+        assert!(
+            without(" records=101").is_err(),
+            "a window without records/s"
+        );
         assert!(without(" rmmod_ms=2.00").is_err());
         assert!(without("mpps=11 ").is_err());
         let no_scale: Vec<Sample> = samples
@@ -497,6 +546,24 @@ mod tests {
             .cloned()
             .collect();
         assert!(report(&no_scale, &[]).is_err(), "no scale measurement");
+    }
+
+    /// c and f logging different lines per second are not compared.
+    #[test]
+    fn c_and_f_must_log_alike() {
+        let lines: Vec<String> = lines(&STEADY)
+            .into_iter()
+            .map(|l| {
+                if l.contains("config=c ") {
+                    l.replace("lines=100", "lines=50")
+                } else {
+                    l
+                }
+            })
+            .collect();
+        let r = report(&parse(&lines), &[]).unwrap();
+        assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
+        assert!(r.failures[0].starts_with("c logged 50.0 lines/s and f 100.0"));
     }
 
     /// A configuration that moves by more than 0.5% between rounds fails the
