@@ -81,6 +81,7 @@ if [ -n "$(git -C "$top" status --porcelain --untracked-files=no)" ]; then
 fi
 
 say "making a fresh Debian $release root in $root"
+root_start=$SECONDS
 sources=()
 if [ "$release" = 13 ]; then
 	# What a Debian 13 machine's apt has: the release, its updates, security.
@@ -97,6 +98,7 @@ mmdebstrap --quiet --variant=minbase --include=make,git,ca-certificates \
 	"$suite" "$root" "${sources[@]}" >"$root.log" 2>&1 ||
 	{ tail -n 20 "$root.log" >&2 && rm -f "$root.log" && die "mmdebstrap failed"; }
 rm -f "$root.log"
+say "the root made in $((SECONDS - root_start)) s"
 # The network as this machine sees it: its resolver and the certificate
 # authorities it trusts (a network that inspects TLS has its own).
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
@@ -148,9 +150,13 @@ commands=$(awk '/^```sh$/ { inblock = 1; next } inblock && /^```$/ { exit } inbl
 [ "$(printf '%s\n' "$commands" | paste -sd' ')" = "make run make test" ] ||
 	die "the README's first commands are no longer 'make run' and 'make test': update scripts/rehearse.sh"
 say "running the README's commands in the root: $(printf '%s\n' "$commands" | paste -sd';' | sed 's/;/; /g')"
+# Each command echoed, then its wall time: the step times of a first run.
+timed=$(printf '%s\n' "$commands" | while IFS= read -r c; do
+	printf 'echo "+ %s"; s=$SECONDS; %s; echo "rehearse: %s took $((SECONDS - s)) s"; ' "$c" "$c" "$c"
+done)
 unshare --mount --pid --fork --kill-child --propagation private -- bash -c '
 	set -e
-	root=$1 commands=$2
+	root=$1 timed=$2
 	shift 2
 	mount -t proc proc "$root/proc"
 	mount --rbind /sys "$root/sys"
@@ -164,7 +170,7 @@ unshare --mount --pid --fork --kill-child --propagation private -- bash -c '
 	done
 	exec chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		/bin/bash -lc "set -ex; cd /root/nsfilter; $commands"
-' rehearse "$root" "$commands" "${binds[@]}" &
+		/bin/bash -lc "set -e; cd /root/nsfilter; $timed"
+' rehearse "$root" "$timed" "${binds[@]}" &
 child=$!
 wait "$child"

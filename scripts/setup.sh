@@ -82,7 +82,9 @@ if ((${#missing[@]})); then
 		grep -qxF -- "${p#*=}" <(tr ' ' '\n' <<<"$served") ||
 			die "Debian no longer serves ${p%%=*} ${p#*=} (it serves: ${served:-nothing}); update the pin in scripts/versions.sh"
 	done
+	since=$SECONDS
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+	say "Debian packages installed in $((SECONDS - since)) s"
 fi
 
 # Rust: the kernel builds `core` from source with the same rustc. The pinned
@@ -93,7 +95,9 @@ command -v cargo >/dev/null || die "cargo not found: install Rust with rustup"
 if command -v rustup >/dev/null && ! rustup toolchain list | grep -q "^$RUST_VERSION-"; then
 	((check_only)) && die "Rust $RUST_VERSION is not installed: run 'rustup toolchain install $RUST_VERSION'"
 	say "installing Rust $RUST_VERSION for this clone (rust-toolchain.toml; your default toolchain stays as it is)"
+	since=$SECONDS
 	rustup toolchain install "$RUST_VERSION" --profile minimal --component rust-src,rustfmt,clippy
+	say "Rust $RUST_VERSION installed in $((SECONDS - since)) s"
 fi
 pin_rust
 have_rust=$(rustc --version | awk '{print $2}')
@@ -123,10 +127,12 @@ if [ ! -x "$BINDGEN" ]; then
 	root=$(dirname "$(dirname "$BINDGEN")")
 	mkdir -p "$(dirname "$root")"
 	rm -rf "$root.tmp"
+	since=$SECONDS
 	LIBCLANG_PATH=$LIBCLANG_PATH cargo install --quiet --locked --root "$root.tmp" \
 		bindgen-cli --version "$BINDGEN_VERSION"
 	rm -rf "$root"
 	mv "$root.tmp" "$root"
+	say "bindgen built in $((SECONDS - since)) s"
 fi
 
 # Versions: let the kernel itself say whether this toolchain fits it.
