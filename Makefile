@@ -187,11 +187,12 @@ host-kdir-check:
 
 # The README's two commands, as written, in a throwaway Debian 12 root with
 # an empty cache: what a new user's first hour does. DEBIAN=13: a Debian 13
-# root. NO_REUSE=1: build the kernels inside the root too.
+# root. NO_REUSE=1: build the kernels inside the root too. AS_USER=1: as a
+# normal user, who has root run the one apt-get command set-up prints.
 DEBIAN ?= 12
 rehearse:
 	@scripts/setup.sh --rehearse
-	@scripts/rehearse.sh --debian $(DEBIAN) $(if $(NO_REUSE),--no-reuse)
+	@scripts/rehearse.sh --debian $(DEBIAN) $(if $(NO_REUSE),--no-reuse) $(if $(AS_USER),--user)
 
 # Debian 13's packages, built with debhelper and dh-dkms in a Debian 13 root
 # (Debian's rustc), lintian clean: deb/nsfilter-dkms_VERSION_all.deb (DKMS

@@ -10,10 +10,13 @@
 # built (bind-mounted into the root's empty cache: they are found only if the
 # root computes the same cache key, i.e. the same source and toolchain).
 #
-# Usage: scripts/rehearse.sh [--debian 12|13] [--no-reuse]
+# Usage: scripts/rehearse.sh [--debian 12|13] [--no-reuse] [--user]
 #   --debian N  the release of the root (default 12; 13 from Debian's mirror,
 #               $DEBIAN13_MIRROR, with its updates and security suites)
 #   --no-reuse  build every kernel inside the root too (adds 7 to 12 minutes).
+#   --user      the README's path for a normal user: `make run` as a user
+#               must stop and print the one apt-get command for root; root
+#               runs it; then the user runs the README's commands.
 # Environment: REHEARSE_DIR (where the root goes; default /var/tmp).
 set -euo pipefail
 
@@ -24,16 +27,18 @@ top=$(dirname "$here")
 
 reuse=1
 release=12
+as_user=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-reuse) reuse=0 ;;
+	--user) as_user=1 ;;
 	--debian)
 		release=${2:-}
 		shift
 		;;
 	--debian=*) release=${1#*=} ;;
 	-h | --help)
-		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*) die "unknown option '$1' (try --help)" ;;
@@ -69,7 +74,7 @@ cleanup() {
 	else
 		rm -rf "$root" "$root.log"
 	fi
-	echo "rehearse on Debian $release: $(($(date +%s) - start)) s wall ($([ $rc -eq 0 ] && echo passed || echo "FAILED, status $rc"); $( ((reuse)) && echo "kernels reused from this machine" || echo "nothing reused"))"
+	echo "rehearse on Debian $release$( ((as_user)) && echo " as a user"): $(($(date +%s) - start)) s wall ($([ $rc -eq 0 ] && echo passed || echo "FAILED, status $rc"); $( ((reuse)) && echo "kernels reused from this machine" || echo "nothing reused"))"
 	exit $rc
 }
 trap cleanup EXIT
@@ -107,27 +112,36 @@ cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
 # The pinned Rust toolchain (rust-toolchain.toml), as rustup installed it
 # here; not the default one, which the root's settings.toml names but which is
 # left out: the clone must work through its pin alone.
+# Who runs the README's commands: root, or (--user) a user of their own.
+home=/root
+if ((as_user)); then
+	home=/home/student
+	echo 'student:x:1000:1000::/home/student:/bin/bash' >>"$root/etc/passwd"
+	echo 'student:x:1000:' >>"$root/etc/group"
+	mkdir -p "$root$home"
+fi
 say "copying the Rust toolchain from $rustup_home"
-mkdir -p "$root/root/.rustup/toolchains" "$root/root/.cargo"
-cp -a "$rustup_home/settings.toml" "$root/root/.rustup/"
-[ ! -d "$rustup_home/update-hashes" ] || cp -a "$rustup_home/update-hashes" "$root/root/.rustup/"
+mkdir -p "$root$home/.rustup/toolchains" "$root$home/.cargo"
+cp -a "$rustup_home/settings.toml" "$root$home/.rustup/"
+[ ! -d "$rustup_home/update-hashes" ] || cp -a "$rustup_home/update-hashes" "$root$home/.rustup/"
 toolchain=$(RUSTUP_HOME=$rustup_home RUSTUP_TOOLCHAIN=$RUST_VERSION "$cargo_home/bin/rustup" show active-toolchain | awk '{print $1}')
 for t in "$rustup_home/toolchains/"*; do
 	name=$(basename "$t")
 	if [ -L "$t" ] && [ "$(basename "$(readlink "$t")")" = "$toolchain" ]; then
-		cp -a "$t" "$root/root/.rustup/toolchains/"
+		cp -a "$t" "$root$home/.rustup/toolchains/"
 	elif [ "$name" = "$toolchain" ]; then
-		cp -a "$t" "$root/root/.rustup/toolchains/"
+		cp -a "$t" "$root$home/.rustup/toolchains/"
 	fi
 done
-cp -a "$cargo_home/bin" "$root/root/.cargo/"
-cat >"$root/root/.profile" <<'EOF'
+cp -a "$cargo_home/bin" "$root$home/.cargo/"
+cat >"$root$home/.profile" <<'EOF'
 export PATH="$HOME/.cargo/bin:$PATH"
 EOF
 
 say "cloning commit ${commit:0:12}"
-git clone --quiet --no-checkout "$top" "$root/root/nsfilter"
-git -C "$root/root/nsfilter" checkout --quiet --detach "$commit"
+git clone --quiet --no-checkout "$top" "$root$home/nsfilter"
+git -C "$root$home/nsfilter" checkout --quiet --detach "$commit"
+((as_user == 0)) || chown -R 1000:1000 "$root$home"
 
 # Kernels this machine built, offered read-only in the root's empty cache.
 binds=()
@@ -145,7 +159,9 @@ else
 	say "reusing nothing from this machine: every kernel is built inside the root"
 fi
 
-# The README's two commands, word for word, as root in a login shell.
+# The README's two commands, word for word, in a login shell: as root, or as
+# the user after root has run the apt-get command that their first
+# `make run` printed.
 commands=$(awk '/^```sh$/ { inblock = 1; next } inblock && /^```$/ { exit } inblock { sub(/ *#.*/, ""); print }' "$top/README.md")
 [ "$(printf '%s\n' "$commands" | paste -sd' ')" = "make run make test" ] ||
 	die "the README's first commands are no longer 'make run' and 'make test': update scripts/rehearse.sh"
@@ -156,21 +172,42 @@ timed=$(printf '%s\n' "$commands" | while IFS= read -r c; do
 done)
 unshare --mount --pid --fork --kill-child --propagation private -- bash -c '
 	set -e
-	root=$1 timed=$2
-	shift 2
+	root=$1 timed=$2 home=$3 as_user=$4
+	shift 4
 	mount -t proc proc "$root/proc"
 	mount --rbind /sys "$root/sys"
 	mount --rbind /dev "$root/dev"
 	mount -t tmpfs tmpfs "$root/tmp"
 	for entry in "$@"; do
-		target=$root/root/.cache/nsfilter/kernel/$(basename "$entry")
+		target=$root$home/.cache/nsfilter/kernel/$(basename "$entry")
 		mkdir -p "$target"
 		mount --bind "$entry" "$target"
 		mount -o remount,bind,ro "$target"
 	done
-	exec chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
-		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		/bin/bash -lc "set -e; cd /root/nsfilter; $timed"
-' rehearse "$root" "$timed" "${binds[@]}" &
+	[ "$as_user" = 0 ] || chown 1000:1000 "$root$home/.cache" "$root$home/.cache/nsfilter" \
+		"$root$home/.cache/nsfilter/kernel" 2>/dev/null || true
+	run() {
+		chroot --userspec="$1" "$root" /usr/bin/env -i HOME="$home" TERM=dumb LANG=C.UTF-8 \
+			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			/bin/bash -lc "$2"
+	}
+	if [ "$as_user" = 1 ]; then
+		# The first make run as the user: it must stop, naming the one
+		# command for root.
+		echo "+ make run   (as student, before the packages)"
+		if run 1000:1000 "cd $home/nsfilter && make run" >"$root/tmp/first.log" 2>&1; then
+			echo "rehearse: make run as a user did not stop for the packages" >&2
+			exit 1
+		fi
+		cat "$root/tmp/first.log"
+		cmd=$(sed -n "s/^nsfilter: error: missing Debian packages; run as root: //p" "$root/tmp/first.log")
+		[ -n "$cmd" ] || { echo "rehearse: make run printed no command for root" >&2; exit 1; }
+		echo "+ $cmd   (as root)"
+		run 0:0 "$cmd"
+	fi
+	uid=0:0
+	[ "$as_user" = 0 ] || uid=1000:1000
+	run "$uid" "set -e; cd $home/nsfilter; $timed"
+' rehearse "$root" "$timed" "$home" "$as_user" "${binds[@]}" &
 child=$!
 wait "$child"
