@@ -179,10 +179,20 @@ unshare --mount --pid --fork --kill-child --propagation private -- bash -c '
 	mount --rbind /dev "$root/dev"
 	mount -t tmpfs tmpfs "$root/tmp"
 	for entry in "$@"; do
-		target=$root$home/.cache/nsfilter/kernel/$(basename "$entry")
-		mkdir -p "$target"
-		mount --bind "$entry" "$target"
-		mount -o remount,bind,ro "$target"
+		# In the cache of whoever runs the commands, and at its own path too: a build tree names
+		# its source by absolute path (its Makefile includes it).
+		for target in "$root$home/.cache/nsfilter/kernel/$(basename "$entry")" "$root$entry"; do
+			grep -qF " $target " /proc/self/mountinfo && continue
+			mkdir -p "$target"
+			mount --bind "$entry" "$target"
+			mount -o remount,bind,ro "$target"
+		done
+		# A user must be able to reach that path (/root is 0700).
+		d=$(dirname "$entry")
+		while [ "$as_user" = 1 ] && [ "$d" != / ]; do
+			chmod o+x "$root$d"
+			d=$(dirname "$d")
+		done
 	done
 	[ "$as_user" = 0 ] || chown 1000:1000 "$root$home/.cache" "$root$home/.cache/nsfilter" \
 		"$root$home/.cache/nsfilter/kernel" 2>/dev/null || true
