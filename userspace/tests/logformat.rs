@@ -146,7 +146,12 @@ fn logwatch_report(name: &str, lines: &[String], detail: &str) -> String {
         })
         .collect();
     std::fs::write(dir.join("messages"), log).expect("writing the log");
-    let out = std::process::Command::new("logwatch")
+    // In /usr/sbin, which a normal user's PATH on Debian leaves out.
+    let logwatch = ["/usr/sbin/logwatch", "/usr/bin/logwatch"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("logwatch");
+    let out = std::process::Command::new(logwatch)
         .arg("--logdir")
         .arg(&dir)
         .args(["--service", "iptables", "--range", "all"])
