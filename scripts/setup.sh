@@ -123,7 +123,7 @@ done
 # an interrupted install from looking complete.
 if [ ! -x "$BINDGEN" ]; then
 	((check_only)) && die "bindgen $BINDGEN_VERSION is not installed at $BINDGEN"
-	say "building bindgen-cli $BINDGEN_VERSION (about 3 minutes, once)"
+	say "building bindgen-cli $BINDGEN_VERSION (1 to 2 minutes, once)"
 	root=$(dirname "$(dirname "$BINDGEN")")
 	mkdir -p "$(dirname "$root")"
 	rm -rf "$root.tmp"
