@@ -8,10 +8,11 @@
 use crate::budget::{Budget, Suppressed};
 use crate::counters::CpuCounters;
 use crate::decision::{self, Output};
-use crate::logline::{Dialect, LineBuf, LogLine};
+use crate::logline::{Dialect, LogLine};
 use crate::packet::{self, Family};
 use crate::settings::{Param, SETTINGS};
 use crate::sys::{self, Level, Net, NetHook, Packet, Params, RcuReader};
+use crate::textbuf::LineBuf;
 use core::fmt::{self, Write};
 use kernel::prelude::*;
 

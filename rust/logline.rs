@@ -84,47 +84,6 @@ impl<P: Frame + ?Sized> Display for LogLine<'_, P> {
     }
 }
 
-/// A line formatted once, into a buffer on the caller's stack, so that
-/// printk copies its text where it would otherwise format it twice (it
-/// measures the text, then writes it: `vprintk_store()`). On the stack, it
-/// is the hook's own in every context the hook runs in (softirq, a task with
-/// bottom halves off, `PREEMPT_RT`'s preemptible softirq threads): nothing
-/// to share, lock or reserve per CPU.
-pub(crate) struct LineBuf<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> LineBuf<N> {
-    /// An empty buffer.
-    pub(crate) const fn new() -> Self {
-        Self {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-
-    /// `args` as text, or `None` if it does not fit in `N` bytes (the
-    /// caller then has printk format it).
-    pub(crate) fn format(&mut self, args: fmt::Arguments<'_>) -> Option<&str> {
-        self.len = 0;
-        fmt::write(self, args).ok()?;
-        core::str::from_utf8(self.buf.get(..self.len)?).ok()
-    }
-}
-
-impl<const N: usize> Write for LineBuf<N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 /// A writer that passes on its first `left` bytes and drops the rest.
 struct Capped<'a, 'b> {
     out: &'a mut Formatter<'b>,

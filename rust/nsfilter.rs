@@ -22,6 +22,7 @@ mod ratelimit;
 mod rcu;
 mod settings;
 mod sys;
+mod textbuf;
 
 sys::module_params!(hook::Parameters);
 

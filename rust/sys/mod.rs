@@ -41,7 +41,6 @@ pub(crate) mod params;
 mod percpu;
 mod pernet;
 mod print;
-mod writer;
 
 pub(crate) use net::{Net, Packet};
 pub(crate) use params::{module_params, Params};

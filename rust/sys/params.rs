@@ -8,7 +8,7 @@
 //! The logic implements [`Params`]; this module turns the C calls into safe
 //! ones and never learns what the parameters mean.
 
-use super::writer::SliceWriter;
+use crate::textbuf::SliceWriter;
 use core::{
     ffi::{c_char, c_int, c_ulong, CStr},
     fmt::{self, Write},

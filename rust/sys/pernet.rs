@@ -16,11 +16,9 @@
 //! file is created in `init` and removed in `pre_exit`, while the state it
 //! shows is alive.
 
-use super::{
-    net::{Net, Packet},
-    writer::SliceWriter,
-};
+use super::net::{Net, Packet};
 use crate::bindings;
+use crate::textbuf::SliceWriter;
 use core::{
     cell::UnsafeCell,
     ffi::{c_int, c_uint, c_void, CStr},

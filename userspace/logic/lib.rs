@@ -21,3 +21,5 @@ mod ratelimit;
 mod rcu;
 #[path = "../../rust/settings.rs"]
 mod settings;
+#[path = "../../rust/textbuf.rs"]
+mod textbuf;

@@ -8,6 +8,8 @@
 mod logline;
 #[path = "../../rust/packet.rs"]
 mod packet;
+#[path = "../../rust/textbuf.rs"]
+mod textbuf;
 
 use logline::{Dialect, LogLine};
 use packet::{parse, Bytes, Family, Frame, Link};
@@ -54,17 +56,22 @@ fn fixture(text: &str) -> Vec<Record> {
         .collect()
 }
 
-/// What nsfilter prints for a fixture record, after `NETNS=<inode> `.
-fn ours(r: &Record) -> String {
-    let pkt = Pkt::ether(&r.bytes, &r.mac);
-    let line = LogLine {
+/// nsfilter's line for a fixture record's packet `pkt`, as the VM's
+/// namespace and device named it.
+fn fixture_line<'a>(r: &Record, pkt: &'a Pkt<'a>) -> LogLine<'a, Pkt<'a>> {
+    LogLine {
         netns: 4026532117,
         in_dev: b"lf1v",
         family: r.family,
-        packet: &pkt,
+        packet: pkt,
         dialect: V6_12,
     }
-    .to_string();
+}
+
+/// What nsfilter prints for a fixture record, after `NETNS=<inode> `.
+fn ours(r: &Record) -> String {
+    let pkt = Pkt::ether(&r.bytes, &r.mac);
+    let line = fixture_line(r, &pkt).to_string();
     line.strip_prefix("NETNS=4026532117 ")
         .expect("the line starts with NETNS=")
         .to_string()
@@ -224,18 +231,12 @@ fn tcp_reserved_bits_are_masked() {
 /// it), never cut.
 #[test]
 fn a_line_formatted_into_the_buffer_is_the_line() {
-    use logline::LineBuf;
+    use textbuf::LineBuf;
     let records = fixture(LOGFORMAT_6_12);
     let (mut fit, mut long) = (0, 0);
     for r in &records {
         let pkt = Pkt::ether(&r.bytes, &r.mac);
-        let line = LogLine {
-            netns: 4026532117,
-            in_dev: b"lf1v",
-            family: r.family,
-            packet: &pkt,
-            dialect: V6_12,
-        };
+        let line = fixture_line(r, &pkt);
         let text = line.to_string();
         let mut small = LineBuf::<300>::new();
         match small.format(format_args!("{line}")) {
