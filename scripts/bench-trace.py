@@ -2,7 +2,8 @@
 # few calls of a netfilter hook, per function, by single-stepping under
 # QEMU's gdbstub (which keeps interrupts and timers off while it steps).
 # Parameters come in the environment: TRACE_PORT, TRACE_HOOK (address),
-# TRACE_CALLS.
+# TRACE_CALLS, and TRACE_SKIP (calls let run untraced first: 1 to trace
+# only refused lines once the first has used up a bucket).
 import collections
 import os
 import re
@@ -14,7 +15,10 @@ gdb.execute("set confirm off")
 gdb.execute("target remote :" + os.environ["TRACE_PORT"])
 hook = int(os.environ["TRACE_HOOK"], 16)
 calls = int(os.environ.get("TRACE_CALLS", "3"))
+skip = int(os.environ.get("TRACE_SKIP", "0"))
 gdb.execute("break *0x%x" % hook)
+for _ in range(skip):
+    gdb.execute("continue")
 
 
 def name(pc):

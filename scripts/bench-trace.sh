@@ -15,6 +15,7 @@
 set -euo pipefail
 lab=$1 kernel=$2 vmlinux=$3 module=$4 name=$5 hook=$6 params=${7:-}
 calls=${TRACE_CALLS:-3}
+# TRACE_SKIP=N lets the first N calls run untraced (bench-trace.py).
 port=$((20000 + RANDOM % 20000))
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -60,7 +61,7 @@ text=$(sed -n 's/^@@text \(0x[0-9a-f]*\).*/\1/p' "$work/console" | head -1)
 [ -n "$text" ] || { cat "$work/console" >&2; echo "bench-trace: the guest did not start" >&2; exit 1; }
 addr=$(printf '0x%x' $((text + 0x$offset)))
 echo "bench-trace: $name .text at $text, hook at $addr" >&2
-TRACE_PORT=$port TRACE_HOOK=$addr TRACE_CALLS=$calls \
+TRACE_PORT=$port TRACE_HOOK=$addr TRACE_CALLS=$calls TRACE_SKIP=${TRACE_SKIP:-0} \
 	gdb -q -batch -nx -ex "file $vmlinux" -ex "add-symbol-file $module -s .text $text" \
 	-x "$(dirname "$0")/bench-trace.py" >"$work/gdb.log" 2>&1 || true
 if grep -q "^@@trace" "$work/gdb.log"; then

@@ -3,7 +3,7 @@
 //! with more and more namespaces in existence; each measurement printed
 //! after `MARKER` for the host (`crate::bench`) to read back and report.
 
-use super::module::{counter, insmod_path, proc_counters};
+use super::module::{counter, insmod_path, proc_counters_file};
 use super::net::{in_netns, quiet_pair, sh};
 use super::GuestResult;
 use crate::initramfs::guest_path;
@@ -30,7 +30,17 @@ pub(crate) enum Setup {
     Module(&'static str, &'static str),
     /// An nft ruleset (the `nft -f` text) in each measured namespace.
     Nft(&'static str),
+    /// nsfilter loaded with these parameters, then a crowd of
+    /// [`CROWD`] namespaces that each send [`CROWD_BURST`] datagrams through
+    /// it (to their loopback), as a crowd of containers flooding the
+    /// host-wide budget would.
+    Crowd(&'static str),
 }
+
+/// The namespaces of configuration h's crowd.
+const CROWD: usize = 100;
+/// The datagrams each of them sends before the window.
+const CROWD_BURST: usize = 20;
 
 /// A configuration of the per-packet measurement.
 pub(crate) struct Config {
@@ -66,7 +76,7 @@ const NFT_LOG_NONE: &str = "table inet nsbench {
 ";
 
 /// The configurations, in the order each round measures them.
-pub(crate) const CONFIGS: [Config; 7] = [
+pub(crate) const CONFIGS: [Config; 8] = [
     Config {
         key: "a",
         what: "no module",
@@ -84,8 +94,8 @@ pub(crate) const CONFIGS: [Config; 7] = [
     },
     Config {
         key: "d",
-        what: "C twin: same hook, same parse, counters, no log",
-        setup: Setup::Module(TWIN, ""),
+        what: "C twin of b: the same work in C, filtered out",
+        setup: Setup::Module(TWIN, "ports=1"),
     },
     Config {
         key: "e",
@@ -102,6 +112,11 @@ pub(crate) const CONFIGS: [Config; 7] = [
         what: "nft: same chain, a rule that never matches (no module)",
         setup: Setup::Nft(NFT_LOG_NONE),
     },
+    Config {
+        key: "h",
+        what: "nsfilter, budget used up by 100 namespaces: lines refused",
+        setup: Setup::Crowd("log_rate=1000000 log_burst=1000000 budget_rate=1 budget_burst=1"),
+    },
 ];
 
 /// Loads or sets what `setup` says.
@@ -109,6 +124,24 @@ fn apply(setup: &Setup) -> GuestResult {
     match setup {
         Setup::Nothing => Ok(()),
         Setup::Module(path, params) => insmod_path(path, params),
+        Setup::Crowd(params) => {
+            insmod_path(guest_path::MODULE, params)?;
+            sh(&format!(
+                "for i in $(seq {CROWD}); do \
+                   ip netns add crowd$i && ip -n crowd$i link set lo up || exit 1; \
+                 done"
+            ))?;
+            for i in 1..=CROWD {
+                in_netns(Some(&format!("crowd{i}")), || {
+                    let socket = UdpSocket::bind("127.0.0.1:9100")?;
+                    for _ in 0..CROWD_BURST {
+                        socket.send_to(&[0u8; 64], "127.0.0.1:9100")?;
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        }
         Setup::Nft(rules) => {
             for ns in MEASURED {
                 sh(&format!("ip netns exec {ns} nft -f - <<'EOF'\n{rules}EOF"))?;
@@ -122,6 +155,10 @@ fn apply(setup: &Setup) -> GuestResult {
 fn undo(setup: &Setup) -> GuestResult {
     match setup {
         Setup::Nothing => Ok(()),
+        Setup::Crowd(_) => sh(&format!(
+            "rmmod nsfilter && for i in $(seq {CROWD}); do ip netns del crowd$i || exit 1; done"
+        ))
+        .map(drop),
         Setup::Module(path, _) => {
             let name = path
                 .rsplit('/')
@@ -144,6 +181,9 @@ struct Window {
     /// Datagrams sent (each received, through the hooks, before the send
     /// returns).
     pps: f64,
+    /// Datagrams sent in all, the warm-up's too: what the hooks saw since
+    /// the configuration was set.
+    total: u64,
     /// Kernel log records written.
     records: f64,
     /// Of those, the lines of a benchmark packet (nsfilter's or nft's).
@@ -160,8 +200,11 @@ fn rate(tx: &UdpSocket, window: Duration) -> GuestResult<Window> {
     let payload = [0u8; 64];
     // Warm up caches and the neighbour entry.
     let start = Instant::now();
+    let mut warmup = 0u64;
     while start.elapsed() < window / 10 {
-        let _ = tx.send_to(&payload, "10.70.0.2:9000");
+        if tx.send_to(&payload, "10.70.0.2:9000").is_ok() {
+            warmup += 1;
+        }
     }
     let mut log = Kmsg::open().map_err(|e| format!("/dev/kmsg: {e}"))?;
     let held = super::reports::hold();
@@ -188,27 +231,53 @@ fn rate(tx: &UdpSocket, window: Duration) -> GuestResult<Window> {
     Ok(Window {
         // CAST: counts far below 2^53.
         pps: sent as f64 / secs,
+        total: warmup + sent,
         records: records.len() as f64 / secs,
         lines: lines as f64 / secs,
     })
 }
 
-/// After configuration `key`'s window, with it still loaded: (b) filtered
-/// every packet bench1 received, and logged none.
-fn check(key: &str) -> GuestResult {
-    if key != "b" {
-        return Ok(());
-    }
-    let c = proc_counters(MEASURED[1])?;
-    let (packets, filtered, logged) = (
-        counter(&c, "packets_ipv4")?,
-        counter(&c, "filtered")?,
-        counter(&c, "logged")?,
-    );
-    if packets == 0 || filtered != packets || logged != 0 {
+/// After configuration `key`'s window, with it still loaded: nsfilter (b)
+/// and its C twin (d) each counted every datagram bench1 received since it
+/// was loaded (`sent`) as IPv4 and UDP, and filtered every one; so the two
+/// did the same work.
+fn check(key: &str, sent: u64) -> GuestResult {
+    let file = match key {
+        "b" => "nsfilter",
+        "d" => "nsfilter_c",
+        "h" => return check_crowd(sent),
+        _ => return Ok(()),
+    };
+    let c = proc_counters_file(MEASURED[1], file)?;
+    let found = ["packets_ipv4", "udp", "filtered", "logged", "malformed"]
+        .iter()
+        .map(|name| counter(&c, name))
+        .collect::<GuestResult<Vec<u64>>>()?;
+    if found != [sent, sent, sent, 0, 0] {
         return Err(format!(
-            "configuration b: {packets} packets, {filtered} filtered, {logged} logged: \
-             every packet should have been filtered"
+            "configuration {key}: /proc/net/{file} says {c:?} after {sent} datagrams: \
+             each should be one IPv4 UDP packet, filtered"
+        ));
+    }
+    Ok(())
+}
+
+/// After configuration h's window: bench1's hook saw every datagram, its
+/// own limit refused none, and the budget all but the few lines it let
+/// through (at 1 a second, burst 1).
+fn check_crowd(sent: u64) -> GuestResult {
+    let c = proc_counters_file(MEASURED[1], "nsfilter")?;
+    let get = |name| counter(&c, name);
+    let (packets, limit, budget, logged) = (
+        get("packets_ipv4")?,
+        get("suppressed")?,
+        get("suppressed_budget")?,
+        get("logged")?,
+    );
+    if packets != sent || limit != 0 || budget + logged != sent || logged > 5 {
+        return Err(format!(
+            "configuration h: /proc/net/nsfilter says {c:?} after {sent} datagrams: \
+             the budget should have refused all but a few lines"
         ));
     }
     Ok(())
@@ -264,7 +333,7 @@ pub(super) fn guest(args: &[&str]) -> GuestResult {
         for c in &CONFIGS {
             apply(&c.setup)?;
             let w = rate(&tx, window)?;
-            check(c.key)?;
+            check(c.key, w.total)?;
             undo(&c.setup)?;
             let kind = if round == 0 { "unreported" } else { "pps" };
             println!(

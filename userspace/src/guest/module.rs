@@ -51,8 +51,18 @@ pub(super) fn proc_counters(ns: &str) -> GuestResult<Vec<(String, u64)>> {
 /// `/proc/net/nsfilter` as seen from namespace `ns` (the initial one for
 /// `None`), as `name value` pairs.
 pub(super) fn proc_counters_in(ns: Option<&str>) -> GuestResult<Vec<(String, u64)>> {
+    counters_of(ns, "nsfilter")
+}
+
+/// `/proc/net/FILE` (nsfilter's or the benchmark's C twin's, in the same
+/// format) as seen from namespace `ns`.
+pub(super) fn proc_counters_file(ns: &str, file: &str) -> GuestResult<Vec<(String, u64)>> {
+    counters_of(Some(ns), file)
+}
+
+fn counters_of(ns: Option<&str>, file: &str) -> GuestResult<Vec<(String, u64)>> {
     let exec = ns.map_or_else(String::new, |n| format!("ip netns exec {n} "));
-    let text = sh(&format!("{exec}cat /proc/net/nsfilter"))?;
+    let text = sh(&format!("{exec}cat /proc/net/{file}"))?;
     Ok(text
         .lines()
         .filter_map(|l| l.split_once(' '))
