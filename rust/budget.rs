@@ -300,6 +300,14 @@ impl NetLimit {
             }
         }
         if scope == Scope::Shared {
+            let (rate, burst) = (limits.budget_rate, limits.budget_burst);
+            // An empty budget refuses the line whatever the share says:
+            // decided first, so that a flood over the budget pays for no
+            // share for each line it sends, nor spends the namespace's fair
+            // tokens on lines refused.
+            if !budget.bucket.holds(now, rate, burst) {
+                return Verdict::Refused(Reason::Budget);
+            }
             let share = budget.share(now, limits.budget_rate);
             // A burst of two lines: a namespace that logs at its share
             // stays within it though its lines arrive a little unevenly,
@@ -312,7 +320,6 @@ impl NetLimit {
             } else {
                 limits.budget_burst / 2
             };
-            let (rate, burst) = (limits.budget_rate, limits.budget_burst);
             // With a summary due, the line and its summary take two tokens;
             // without them, the line alone (the summary waits).
             let with_summary = pending.is_some() && budget.bucket.take(now, rate, burst, 2, keep);

@@ -45,6 +45,18 @@ impl Bucket {
     /// it: `keep` tokens stay for callers that ask with a smaller `keep`.
     /// Returns whether the tokens were taken.
     pub(crate) fn take(&self, now: u64, rate: u32, burst: u32, cost: u32, keep: u32) -> bool {
+        self.decide(now, rate, burst, cost, keep, true)
+    }
+
+    /// Whether a token is in the bucket at time `now` (see [`Bucket::take`]),
+    /// taking none: only a time left by older settings is pulled back, as
+    /// `take` would.
+    pub(crate) fn holds(&self, now: u64, rate: u32, burst: u32) -> bool {
+        self.decide(now, rate, burst, 1, 0, false)
+    }
+
+    /// [`Bucket::take`], or with `take` false only the answer.
+    fn decide(&self, now: u64, rate: u32, burst: u32, cost: u32, keep: u32, take: bool) -> bool {
         let interval = NSEC_PER_SEC / u64::from(rate.max(1));
         let capacity = interval.saturating_mul(u64::from(burst.max(1)));
         // The furthest ahead these settings can leave the time: an empty
@@ -69,6 +81,9 @@ impl Bucket {
                     );
                 }
                 return false;
+            }
+            if !take {
+                return true;
             }
             match self.tat.compare_exchange_weak(
                 tat,

@@ -405,6 +405,35 @@ fn a_small_budget_holds() {
     assert!(total <= 1 + 5, "{total} records with a budget of 1/s");
 }
 
+/// A line the budget refuses because another namespace emptied it spends
+/// nothing of its namespace's fair share: the namespace gets its line from
+/// the reserve when a token comes back.
+#[test]
+fn an_empty_budget_spends_no_fair_share() {
+    // Own limits open; the budget: 2 lines a second, burst 2, of which 1 is
+    // the reserve of namespaces within their share (1 line a second each).
+    let limits = Limits {
+        rate: 1_000_000,
+        burst: 1_000_000,
+        budget_rate: 2,
+        budget_burst: 2,
+    };
+    let budget = Budget::new();
+    let (mut quiet, mut loud) = (Ns::new(Scope::Shared), Ns::new(Scope::Shared));
+    let t = 100 * SEC;
+    // The loud namespace empties the budget with its two fair lines.
+    assert!(loud.packet(&budget, t, limits) && loud.packet(&budget, t + 1, limits));
+    // The quiet one sends two packets into the empty budget: refused.
+    assert!(!quiet.packet(&budget, t + 2, limits) && !quiet.packet(&budget, t + 3, limits));
+    assert_eq!(quiet.refused.budget, 2);
+    // 0.6 s later one token is back, in the reserve: the quiet namespace,
+    // still within its share, takes it.
+    assert!(
+        quiet.packet(&budget, t + 600_000_000, limits),
+        "the quiet namespace's fair share was spent on refused lines"
+    );
+}
+
 /// `budget.active` counts namespaces that logged through the budget in the
 /// last second, and forgets them after two.
 #[test]

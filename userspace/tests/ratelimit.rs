@@ -91,6 +91,24 @@ fn a_bucket_keeps_what_it_is_asked_to_keep() {
     assert!(c.take(now, 10, 1, 1, 0));
 }
 
+/// `holds` says whether a token is there and takes none; like `take`, it
+/// pulls back a time left far ahead by older settings.
+#[test]
+fn holds_answers_without_taking() {
+    let b = Bucket::new();
+    let now = 7_000_000_000;
+    assert!(b.holds(now, 10, 2) && b.holds(now, 10, 2), "full");
+    assert!(b.take(now, 10, 2, 1, 0) && b.take(now, 10, 2, 1, 0), "both still there");
+    assert!(!b.holds(now, 10, 2), "empty");
+    assert!(b.holds(now + 100_000_000, 10, 2), "one token 0.1 s later");
+    // Emptied under 1/s with a burst of 1,000: the time lies 1,000 s ahead.
+    let c = Bucket::new();
+    while c.take(now, 1, 1_000, 1, 0) {}
+    // Under 1,000/s, burst 1: empty now, a token a millisecond later.
+    assert!(!c.holds(now, 1_000, 1));
+    assert!(c.holds(now + 1_000_000, 1_000, 1));
+}
+
 #[test]
 fn bucket_allows_a_burst_then_the_rate() {
     let limit = Limit::new();
