@@ -98,7 +98,10 @@ fn holds_answers_without_taking() {
     let b = Bucket::new();
     let now = 7_000_000_000;
     assert!(b.holds(now, 10, 2) && b.holds(now, 10, 2), "full");
-    assert!(b.take(now, 10, 2, 1, 0) && b.take(now, 10, 2, 1, 0), "both still there");
+    assert!(
+        b.take(now, 10, 2, 1, 0) && b.take(now, 10, 2, 1, 0),
+        "both still there"
+    );
     assert!(!b.holds(now, 10, 2), "empty");
     assert!(b.holds(now + 100_000_000, 10, 2), "one token 0.1 s later");
     // Emptied under 1/s with a burst of 1,000: the time lies 1,000 s ahead.
