@@ -434,6 +434,24 @@ fn an_empty_budget_spends_no_fair_share() {
     );
 }
 
+/// A line with no refused line to report takes one token of the budget,
+/// not the two a line and its summary take.
+#[test]
+fn a_line_with_nothing_to_report_takes_one_token() {
+    let limits = Limits {
+        rate: 1_000_000,
+        burst: 1_000_000,
+        budget_rate: 1,
+        budget_burst: 2,
+    };
+    let budget = Budget::new();
+    let mut ns = Ns::new(Scope::Shared);
+    let t = 100 * SEC;
+    assert!(ns.packet(&budget, t, limits), "the first line");
+    assert!(ns.packet(&budget, t + 1, limits), "the second token went to no summary");
+    assert!(!ns.packet(&budget, t + 2, limits), "a burst of 2");
+}
+
 /// `budget.active` counts namespaces that logged through the budget in the
 /// last second, and forgets them after two.
 #[test]

@@ -257,7 +257,7 @@ fn a_line_formatted_into_the_buffer_is_the_line() {
 
 /// A link-layer header longer than one copy's chunk (32 bytes), and one cut
 /// short by the end of the packet's data: every byte there is, in order,
-/// as `dump_mac_header()` prints them one by one.
+/// as `dump_mac_header()` prints them one by one, and nothing after it.
 #[test]
 fn long_and_cut_link_headers_are_printed_whole() {
     let bytes = ipv4(17, &ports(1, 2, 8));
@@ -265,6 +265,11 @@ fn long_and_cut_link_headers_are_printed_whole() {
         let header: Vec<u8> = (0..present).map(|i| (i * 7 + 3) as u8).collect();
         let mut buffer = vec![0xee; 2];
         buffer.extend_from_slice(&header);
+        if present == usize::from(hard_header_len) {
+            // A whole header: the network header follows it, as in a real
+            // packet, and none of it is printed.
+            buffer.extend_from_slice(&[0x45; 20]);
+        }
         let pkt = Pkt {
             bytes: &bytes,
             mark: 0,
@@ -275,7 +280,6 @@ fn long_and_cut_link_headers_are_printed_whole() {
                 mac_len: Some(u32::from(hard_header_len)),
                 headroom: 2,
             }),
-            // The packet's data ends where the header present ends.
             buffer,
         };
         let line = LogLine {
