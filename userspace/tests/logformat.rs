@@ -255,6 +255,24 @@ fn a_line_formatted_into_the_buffer_is_the_line() {
     assert!(fit > 100 && long > 10, "{fit} fit, {long} did not");
 }
 
+/// The writer behind a parameter's value and a `/proc` line (`sys/`): what
+/// it holds is what was written, and a text that does not fit is refused
+/// whole, leaving what was there.
+#[test]
+fn slice_writer_holds_what_was_written() {
+    use std::fmt::Write;
+    use textbuf::SliceWriter;
+    let mut buf = [0xffu8; 8];
+    let mut w = SliceWriter::new(&mut buf);
+    assert_eq!(w.written(), b"");
+    write!(w, "{}-{}", 12, "ab").unwrap();
+    assert_eq!(w.written(), b"12-ab");
+    assert!(w.write_str("xyzw").is_err(), "9 bytes in 8");
+    assert_eq!(w.written(), b"12-ab");
+    w.write_str("xyz").unwrap();
+    assert_eq!(w.into_written(), b"12-abxyz");
+}
+
 /// A link-layer header longer than one copy's chunk (32 bytes), and one cut
 /// short by the end of the packet's data: every byte there is, in order,
 /// as `dump_mac_header()` prints them one by one, and nothing after it.
