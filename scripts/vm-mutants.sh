@@ -100,7 +100,7 @@ mutants=(
 	"no_budget|rust/decision.rs|            scope: if initial {|            scope: if initial == initial {|host_budget_under_a_crowd"
 	"no_reserve|rust/budget.rs|                limits.budget_burst / 2\n|                0\n|host_budget_under_a_crowd"
 	"priority_last|rust/sys/pernet.rs|priority: bindings::NF_IP_PRI_FIRST,|priority: bindings::NF_IP_PRI_LAST,|hook_runs_first"
-	"init_only_at_load|rust/sys/pernet.rs|let mut ret = unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) };|let at_load = AT_LOAD.load(Ordering::Relaxed) && unsafe { (*net).ns.inum } != 4026531840 && unsafe { (*net).ns.inum } != 4026531833;\n        let mut ret = if at_load { 0 } else { unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) } };|namespaces_before_insmod"
+	"init_only_at_load|rust/sys/pernet.rs|let mut ret = unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) };|let at_load = AT_LOAD.load(Ordering::Relaxed) && !unsafe { bindings::nsfilter_net_is_init(net) };\n        let mut ret = if at_load { 0 } else { unsafe { bindings::nf_register_net_hook(net, (*slot).ops.get()) } };|namespaces_before_insmod"
 	"init_only_at_load|rust/sys/pernet.rs|let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });|AT_LOAD.store(true, Ordering::Relaxed);\n        let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });\n        AT_LOAD.store(false, Ordering::Relaxed);|"
 	"init_only_at_load|rust/sys/pernet.rs|static REGISTERED: AtomicBool = AtomicBool::new(false);|static REGISTERED: AtomicBool = AtomicBool::new(false);\nstatic AT_LOAD: AtomicBool = AtomicBool::new(false);|"
 	"skip_ipv6|rust/sys/pernet.rs|pf: bindings::NFPROTO_INET as u8,|pf: bindings::NFPROTO_IPV4 as u8,|ipv6_tcp_udp"
