@@ -47,6 +47,28 @@ pub fn new_netns() -> io::Result<()> {
     }
 }
 
+/// Keeps the calling thread, and the threads it starts from now on, on the
+/// CPUs in `cpus` (as `taskset` does).
+pub fn set_cpus(cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: `cpu_set_t` is a plain bit array: all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: `cpu` is within the set (checked above).
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: `sched_setaffinity` reads `size_of::<cpu_set_t>()` bytes of
+    // `set`, which lives through the call; pid 0 is the calling thread.
+    let ret = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Loads the kernel module in `file` with `params` (as `insmod` does), from
 /// the calling thread: a fault injected into this thread (`fail-nth`)
 /// lands in the module's loading.

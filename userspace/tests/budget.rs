@@ -448,7 +448,10 @@ fn a_line_with_nothing_to_report_takes_one_token() {
     let mut ns = Ns::new(Scope::Shared);
     let t = 100 * SEC;
     assert!(ns.packet(&budget, t, limits), "the first line");
-    assert!(ns.packet(&budget, t + 1, limits), "the second token went to no summary");
+    assert!(
+        ns.packet(&budget, t + 1, limits),
+        "the second token went to no summary"
+    );
     assert!(!ns.packet(&budget, t + 2, limits), "a burst of 2");
 }
 

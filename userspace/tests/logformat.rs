@@ -265,7 +265,8 @@ fn slice_writer_holds_what_was_written() {
     let mut buf = [0xffu8; 8];
     let mut w = SliceWriter::new(&mut buf);
     assert_eq!(w.written(), b"");
-    write!(w, "{}-{}", 12, "ab").unwrap();
+    let word = "ab";
+    write!(w, "{}-{word}", 12).unwrap();
     assert_eq!(w.written(), b"12-ab");
     assert!(w.write_str("xyzw").is_err(), "9 bytes in 8");
     assert_eq!(w.written(), b"12-ab");

@@ -102,6 +102,18 @@ pub(super) fn test_fault_injection(ctx: &mut Ctx) -> GuestResult {
     }
     enable_fault_points()?;
     let (_, fb) = quiet_pair("fa", "fb", 70)?;
+    // The flood is received on the last CPU (RPS), and insmod runs on the
+    // first: while insmod registers the flooded namespace's hook, hook calls
+    // run there at once, on the other CPU, as on a busy host.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return Err(format!("the guest sees {cpus} CPU: this test needs two"));
+    }
+    sh(&format!(
+        "ip netns exec fb sh -c 'for q in /sys/class/net/fbv/queues/rx-*; do \
+         echo {:x} > $q/rps_cpus || exit 1; done'",
+        1u64 << (cpus - 1)
+    ))?;
     let flood = Traffic::start(
         "fa",
         v4([10, 70, 0, 1], 9000),
@@ -110,14 +122,21 @@ pub(super) fn test_fault_injection(ctx: &mut Ctx) -> GuestResult {
     )?;
     let result = inject_into_netns(ctx).and_then(|netns| {
         let stride = ctx.scale.fault_stride;
-        let all = inject_into_insmod(ctx, fb, stride)?;
+        // The threads that load the module start from this one, on CPU 0.
+        sys::set_cpus(&[0]).map_err(|e| format!("sched_setaffinity: {e}"))?;
+        let all = inject_into_insmod(ctx, fb, stride);
+        let every = (0..cpus).collect::<Vec<_>>();
+        sys::set_cpus(&every).map_err(|e| format!("sched_setaffinity: {e}"))?;
+        let all = all?;
         // Then every allocation nsfilter's own code makes, each in turn:
         // those that fail one namespace's registration while the others'
         // hooks already see packets (defect 1 of the first review).
         let own = match module_code_start() {
             Some(start) => {
                 require_frames_from(start)?;
+                sys::set_cpus(&[0]).map_err(|e| format!("sched_setaffinity: {e}"))?;
                 let own = inject_into_insmod(ctx, fb, 1);
+                sys::set_cpus(&every).map_err(|e| format!("sched_setaffinity: {e}"))?;
                 require_frames_from(0)?;
                 Some(own?)
             }
