@@ -102,9 +102,10 @@ pub(super) fn test_fault_injection(ctx: &mut Ctx) -> GuestResult {
     }
     enable_fault_points()?;
     let (_, fb) = quiet_pair("fa", "fb", 70)?;
-    // The flood is received on the last CPU (RPS), and insmod runs on the
-    // first: while insmod registers the flooded namespace's hook, hook calls
-    // run there at once, on the other CPU, as on a busy host.
+    // The flood is sent and received on the last CPU (its sender pinned
+    // there, RPS), and insmod runs on the first: while insmod registers the
+    // flooded namespace's hook, hook calls run at once on the other CPU, as
+    // on a busy host, and the sender never waits for insmod's CPU.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cpus < 2 {
         return Err(format!("the guest sees {cpus} CPU: this test needs two"));
@@ -114,18 +115,22 @@ pub(super) fn test_fault_injection(ctx: &mut Ctx) -> GuestResult {
          echo {:x} > $q/rps_cpus || exit 1; done'",
         1u64 << (cpus - 1)
     ))?;
+    // The sender's thread is started from this one, pinned for the while.
+    let every = (0..cpus).collect::<Vec<_>>();
+    sys::set_cpus(&[cpus - 1]).map_err(|e| format!("sched_setaffinity: {e}"))?;
     let flood = Traffic::start(
         "fa",
         v4([10, 70, 0, 1], 9000),
         v4([10, 70, 0, 2], 9000),
         Duration::ZERO,
-    )?;
+    );
+    sys::set_cpus(&every).map_err(|e| format!("sched_setaffinity: {e}"))?;
+    let flood = flood?;
     let result = inject_into_netns(ctx).and_then(|netns| {
         let stride = ctx.scale.fault_stride;
         // The threads that load the module start from this one, on CPU 0.
         sys::set_cpus(&[0]).map_err(|e| format!("sched_setaffinity: {e}"))?;
         let all = inject_into_insmod(ctx, fb, stride);
-        let every = (0..cpus).collect::<Vec<_>>();
         sys::set_cpus(&every).map_err(|e| format!("sched_setaffinity: {e}"))?;
         let all = all?;
         // Then every allocation nsfilter's own code makes, each in turn:
