@@ -69,6 +69,29 @@ pub fn set_cpus(cpus: &[usize]) -> io::Result<()> {
     }
 }
 
+/// Makes the process that `cmd` starts die when the thread that starts it
+/// ends, however it ends (a signal included): QEMU must not outlive the lab.
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id();
+    // SAFETY: The closure runs in the child between fork and exec, and
+    // calls only `prctl` and `getppid`, which are async-signal-safe, and
+    // reads a copy of `parent`.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died before the request: then the
+            // child's parent is already another process.
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                return Err(io::Error::from(io::ErrorKind::BrokenPipe));
+            }
+            Ok(())
+        })
+    };
+}
+
 /// Loads the kernel module in `file` with `params` (as `insmod` does), from
 /// the calling thread: a fault injected into this thread (`fail-nth`)
 /// lands in the module's loading.

@@ -130,6 +130,7 @@ pub fn run(cfg: &VmConfig<'_>, mut on_line: impl FnMut(&str)) -> Result<VmOutcom
     cmd.args(qemu_args(cfg))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    crate::sys::die_with_parent(&mut cmd);
     if cfg.interactive {
         // The terminal is the serial console: QEMU puts a terminal in raw
         // mode itself, and a pipe works too. Nothing is captured.
