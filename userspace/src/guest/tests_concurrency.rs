@@ -110,38 +110,27 @@ pub(super) fn test_fault_injection(ctx: &mut Ctx) -> GuestResult {
     if cpus < 2 {
         return Err(format!("the guest sees {cpus} CPU: this test needs two"));
     }
-    sh(&format!(
-        "ip netns exec fb sh -c 'for q in /sys/class/net/fbv/queues/rx-*; do \
-         echo {:x} > $q/rps_cpus || exit 1; done'",
-        1u64 << (cpus - 1)
-    ))?;
+    steer_rx("fb", cpus - 1)?;
     // The sender's thread is started from this one, pinned for the while.
-    let every = (0..cpus).collect::<Vec<_>>();
-    sys::set_cpus(&[cpus - 1]).map_err(|e| format!("sched_setaffinity: {e}"))?;
-    let flood = Traffic::start(
-        "fa",
-        v4([10, 70, 0, 1], 9000),
-        v4([10, 70, 0, 2], 9000),
-        Duration::ZERO,
-    );
-    sys::set_cpus(&every).map_err(|e| format!("sched_setaffinity: {e}"))?;
-    let flood = flood?;
+    let flood = on_cpu(cpus - 1, cpus, || {
+        Traffic::start(
+            "fa",
+            v4([10, 70, 0, 1], 9000),
+            v4([10, 70, 0, 2], 9000),
+            Duration::ZERO,
+        )
+    })?;
     let result = inject_into_netns(ctx).and_then(|netns| {
         let stride = ctx.scale.fault_stride;
         // The threads that load the module start from this one, on CPU 0.
-        sys::set_cpus(&[0]).map_err(|e| format!("sched_setaffinity: {e}"))?;
-        let all = inject_into_insmod(ctx, fb, stride);
-        sys::set_cpus(&every).map_err(|e| format!("sched_setaffinity: {e}"))?;
-        let all = all?;
+        let all = on_cpu(0, cpus, || inject_into_insmod(ctx, fb, stride))?;
         // Then every allocation nsfilter's own code makes, each in turn:
         // those that fail one namespace's registration while the others'
         // hooks already see packets (defect 1 of the first review).
         let own = match module_code_start() {
             Some(start) => {
                 require_frames_from(start)?;
-                sys::set_cpus(&[0]).map_err(|e| format!("sched_setaffinity: {e}"))?;
-                let own = inject_into_insmod(ctx, fb, 1);
-                sys::set_cpus(&every).map_err(|e| format!("sched_setaffinity: {e}"))?;
+                let own = on_cpu(0, cpus, || inject_into_insmod(ctx, fb, 1));
                 require_frames_from(0)?;
                 Some(own?)
             }
@@ -167,6 +156,27 @@ pub(super) fn test_fault_injection(ctx: &mut Ctx) -> GuestResult {
         return Err("no injected failure made an operation fail".into());
     }
     kmemleak_check()
+}
+
+/// Has RPS deliver what namespace `ns`'s device of a [`quiet_pair`]
+/// (`<ns>v`) receives to `cpu`, whichever CPU sent it.
+fn steer_rx(ns: &str, cpu: usize) -> GuestResult {
+    sh(&format!(
+        "ip netns exec {ns} sh -c 'for q in /sys/class/net/{ns}v/queues/rx-*; do \
+         echo {:x} > $q/rps_cpus || exit 1; done'",
+        1u64 << cpu
+    ))
+    .map(drop)
+}
+
+/// Runs `f` with this thread, and the threads it starts meanwhile, kept on
+/// `cpu`; then lets this thread run on all `cpus` again.
+fn on_cpu<T>(cpu: usize, cpus: usize, f: impl FnOnce() -> GuestResult<T>) -> GuestResult<T> {
+    let pin = |set: &[usize]| sys::set_cpus(set).map_err(|e| format!("sched_setaffinity: {e}"));
+    pin(&[cpu])?;
+    let result = f();
+    pin(&(0..cpus).collect::<Vec<_>>())?;
+    result
 }
 
 /// Where module code can start: the end of the kernel's text, from
@@ -355,13 +365,8 @@ pub(super) fn test_param_writes_under_flood(ctx: &mut Ctx) -> GuestResult {
     if cpus < 2 {
         return Err(format!("the guest sees {cpus} CPU: this test needs two"));
     }
-    for (ns, cpu) in [("pb", 0), ("qb", cpus - 1)] {
-        sh(&format!(
-            "ip netns exec {ns} sh -c 'for q in /sys/class/net/{ns}v/queues/rx-*; do \
-             echo {:x} > $q/rps_cpus || exit 1; done'",
-            1u64 << cpu
-        ))?;
-    }
+    steer_rx("pb", 0)?;
+    steer_rx("qb", cpus - 1)?;
     let floods = [
         Traffic::start(
             "pa",
