@@ -75,15 +75,16 @@ fi
 # no_grace_on_failure is defect 1 of the first review put back: when the
 # namespace's registration fails after the IPv4 half was visible, its state
 # is dropped (and the kernel frees the slot) without waiting for the hook
-# calls that may still run. The window is widened in the mutant: each hook
-# call spins a while between finding the state and reading it. The fault
+# calls that may still run. The window is widened in the mutant: while the
+# module is loading, each hook call spins a while (2,000,000 iterations,
+# milliseconds under TCG) between finding the state and reading it, so a
+# call that entered the hook reads the state after its free. The fault
 # injection test makes insmod fail at every allocation nsfilter's code makes
 # (the debug kernel's stack-trace filter) under a flood, the IPv6 half of
-# the flooded namespace's registration among them, and KASAN sees the read
-# of freed memory. Killed in 75 s once (a KASAN report in the hook, on the
-# filtered pass's first insmods, with a 200,000-iteration spin and no
-# steering), missed in three runs since (the flood steered and pinned to the
-# other CPU, the spin 20,000): not yet reliably killed.
+# the flooded namespace's registration among them, with each injected
+# failure dumping its stack (inside the window, longer than a packet's trip
+# through the hook), and KASAN sees the read of freed memory. Before both
+# (a spin on every hook call, no dump) it was killed in 1 run of 4.
 #
 # torn_name_copy copies the input device's name in two passes, as strlen()
 # then memcpy() would: its length first, then (after a spin, the mutant's
@@ -120,7 +121,9 @@ mutants=(
 	"reader_spins_on_writer|rust/settings.rs|        change(next);\n        self.current.store(now ^ 1, Ordering::Release);|        WRITING.store(true, Ordering::Relaxed);\n        for _ in 0..1_000_000 {\n            core::hint::spin_loop();\n        }\n        change(next);\n        self.current.store(now ^ 1, Ordering::Release);\n        WRITING.store(false, Ordering::Release);|"
 	"reader_spins_on_writer|rust/settings.rs|        &self.lists[self.current.load(Ordering::Acquire) & 1]|        while WRITING.load(Ordering::Acquire) {\n            core::hint::spin_loop();\n        }\n        &self.lists[self.current.load(Ordering::Acquire) & 1]|"
 	"no_grace_on_failure|rust/sys/pernet.rs|            // SAFETY: Process context: pernet \`init\` may sleep.\n            unsafe { bindings::synchronize_net() };|            // The mutant: no grace period.|fault_injection_netns_and_insmod|debug"
-	"no_grace_on_failure|rust/sys/pernet.rs|        let net_state = unsafe { &*priv_.cast::<T::NetState>() };|        let net_state = unsafe { &*priv_.cast::<T::NetState>() };\n        for _ in 0..20_000 {\n            core::hint::spin_loop();\n        }|"
+	"no_grace_on_failure|rust/sys/pernet.rs|        let net_state = unsafe { &*priv_.cast::<T::NetState>() };|        let net_state = unsafe { &*priv_.cast::<T::NetState>() };\n        if LOADING.load(Ordering::Relaxed) {\n            for _ in 0..2_000_000 {\n                core::hint::spin_loop();\n            }\n        }|"
+	"no_grace_on_failure|rust/sys/pernet.rs|let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });|LOADING.store(true, Ordering::Relaxed);\n        let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });\n        LOADING.store(false, Ordering::Relaxed);|"
+	"no_grace_on_failure|rust/sys/pernet.rs|static REGISTERED: AtomicBool = AtomicBool::new(false);|static REGISTERED: AtomicBool = AtomicBool::new(false);\nstatic LOADING: AtomicBool = AtomicBool::new(false);|"
 	"torn_name_copy|rust/sys/net.rs|        for (i, out) in name.bytes.iter_mut().enumerate() {\n            // SAFETY: \`i < IFNAMSIZ\`, within the array.|        let mut len = 0;\n        while len < IFNAMSIZ && unsafe { ptr::read_volatile(src.add(len)) } != 0 {\n            len += 1;\n        }\n        for _ in 0..200_000 {\n            core::hint::spin_loop();\n        }\n        for (i, out) in name.bytes.iter_mut().enumerate().take(len) {\n            // SAFETY: \`i < IFNAMSIZ\`, within the array.|device_rename_under_traffic"
 	"torn_name_copy|rust/sys/net.rs|            if b == 0 {\n                break;\n            }\n            *out = b;|            *out = b;|"
 )
