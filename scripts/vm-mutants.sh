@@ -130,8 +130,8 @@ mutants=(
 	"no_grace_on_failure|rust/sys/pernet.rs|let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });|LOADING.store(true, Ordering::Relaxed);\n        let ret = to_result(unsafe { bindings::register_pernet_subsys(pernet_ops()) });\n        LOADING.store(false, Ordering::Relaxed);|"
 	"no_grace_on_failure|rust/sys/pernet.rs|static REGISTERED: AtomicBool = AtomicBool::new(false);|static REGISTERED: AtomicBool = AtomicBool::new(false);\nstatic LOADING: AtomicBool = AtomicBool::new(false);|"
 	"torn_name_copy|rust/sys/net.rs|        for (i, out) in name.bytes.iter_mut().enumerate() {\n            // SAFETY: \`i < IFNAMSIZ\`, within the array.|        let mut len = 0;\n        while len < IFNAMSIZ && unsafe { ptr::read_volatile(src.add(len)) } != 0 {\n            len += 1;\n        }\n        for _ in 0..200_000 {\n            core::hint::spin_loop();\n        }\n        for (i, out) in name.bytes.iter_mut().enumerate().take(len) {\n            // SAFETY: \`i < IFNAMSIZ\`, within the array.|device_rename_under_traffic"
-	"cut_at_printk|rust/logline.rs|pub(crate) const LOG_TEXT_MAX: usize = 1016;|pub(crate) const LOG_TEXT_MAX: usize = 1023;|logformat_kernel_is_the_oracle"
 	"torn_name_copy|rust/sys/net.rs|            if b == 0 {\n                break;\n            }\n            *out = b;|            *out = b;|"
+	"cut_at_printk|rust/logline.rs|pub(crate) const LOG_TEXT_MAX: usize = 1016;|pub(crate) const LOG_TEXT_MAX: usize = 1023;|logformat_kernel_is_the_oracle"
 )
 
 # Not yet killed, so left out of the run (an entry to add to `mutants`

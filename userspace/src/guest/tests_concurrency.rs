@@ -75,12 +75,20 @@ fn with_nth_failure<T: Send + 'static, U: Send + 'static>(
 /// Makes every slab and page allocation a fault-injection point, quietly:
 /// by default both skip allocations that may sleep (`ignore-gfp-wait`).
 fn enable_fault_points() -> GuestResult {
-    sh("mount -t debugfs none /sys/kernel/debug 2>/dev/null; \
-        for f in failslab fail_page_alloc; do \
-          echo N > /sys/kernel/debug/$f/ignore-gfp-wait && \
-          echo 0 > /sys/kernel/debug/$f/verbose || exit 1; \
-        done")
-    .map(drop)
+    sh("mount -t debugfs none /sys/kernel/debug 2>/dev/null; true")?;
+    set_fault_attr("ignore-gfp-wait", "N")?;
+    set_fault_attr("verbose", 0)
+}
+
+/// Writes `value` into the file `attr` of both fault-injection points,
+/// failslab and fail_page_alloc (their debugfs folders).
+fn set_fault_attr(attr: &str, value: impl std::fmt::Display) -> GuestResult {
+    ["failslab", "fail_page_alloc"]
+        .iter()
+        .try_for_each(|point| {
+            let path = format!("/sys/kernel/debug/{point}/{attr}");
+            fs::write(&path, value.to_string()).map_err(|e| format!("{path}: {e}"))
+        })
 }
 
 /// Defect 1 of the review: systematic fault injection into namespace
@@ -209,12 +217,7 @@ fn module_code_start() -> Option<u64> {
 /// the end of the kernel's text, those made under module code, which in the
 /// guest is nsfilter's alone.
 fn require_frames_from(start: u64) -> GuestResult {
-    sh(&format!(
-        "for f in failslab fail_page_alloc; do \
-           echo {start:#x} > /sys/kernel/debug/$f/require-start || exit 1; \
-         done"
-    ))
-    .map(drop)
+    set_fault_attr("require-start", format_args!("{start:#x}"))
 }
 
 /// Has each injected failure log its call stack (`verbose` 2), or nothing.
@@ -227,13 +230,7 @@ fn require_frames_from(start: u64) -> GuestResult {
 /// `loglevel=2` keeps the dumps off the console, and `enable_fault_points`
 /// sets `verbose` 0 for the passes that inject thousands of failures.
 fn report_failures(on: bool) -> GuestResult {
-    let verbose = if on { 2 } else { 0 };
-    sh(&format!(
-        "for f in failslab fail_page_alloc; do \
-           echo {verbose} > /sys/kernel/debug/$f/verbose || exit 1; \
-         done"
-    ))
-    .map(drop)
+    set_fault_attr("verbose", if on { 2 } else { 0 })
 }
 
 /// Namespace creation with each of its allocations failed in turn; returns
