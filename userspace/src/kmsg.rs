@@ -14,8 +14,10 @@ pub struct Kmsg {
     pub seen_us: Vec<u64>,
     /// The log level of each of `seen`: 0 an emergency, 7 debug.
     pub seen_level: Vec<u8>,
-    /// How many times records were overwritten before they could be read.
+    /// How many records were overwritten before they could be read.
     pub lost: usize,
+    /// The sequence number the next record should have, once one was read.
+    next_seq: Option<u64>,
 }
 
 /// Opens `/dev/kmsg` at the oldest record it still holds.
@@ -28,9 +30,14 @@ fn open_raw() -> io::Result<File> {
 
 /// Reads every record available now from `file`, as (level, timestamp in
 /// microseconds, message): level 0 is an emergency, 7 debug. Returns how
-/// many times records were overwritten by the kernel before they could be
-/// read.
-fn read_records(file: &mut File, mut each: impl FnMut(u8, u64, String)) -> io::Result<usize> {
+/// many records the kernel overwrote before they could be read: the gaps in
+/// their sequence numbers, counted from `next_seq` (the number the next
+/// record should have), which it advances.
+fn read_records(
+    file: &mut File,
+    next_seq: &mut Option<u64>,
+    mut each: impl FnMut(u8, u64, String),
+) -> io::Result<usize> {
     let mut lost = 0;
     let mut buf = vec![0u8; 8192];
     loop {
@@ -46,14 +53,20 @@ fn read_records(file: &mut File, mut each: impl FnMut(u8, u64, String)) -> io::R
                         .next()
                         .and_then(|p| p.parse::<u32>().ok())
                         .map_or(7, |p| (p & 7) as u8);
-                    let time = fields.nth(1).and_then(|t| t.parse().ok()).unwrap_or(0);
+                    if let Some(seq) = fields.next().and_then(|s| s.parse::<u64>().ok()) {
+                        // CAST: a gap is at most the log's record count.
+                        lost += next_seq.map_or(0, |next| seq.saturating_sub(next) as usize);
+                        *next_seq = Some(seq + 1);
+                    }
+                    let time = fields.next().and_then(|t| t.parse().ok()).unwrap_or(0);
                     each(level, time, msg.lines().next().unwrap_or("").to_string());
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(lost),
-            // Records were overwritten before being read (EPIPE): count it
-            // and carry on from the oldest record still held.
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => lost += 1,
+            // Records were overwritten before being read (EPIPE): the next
+            // read returns the oldest record still held, and the gap in
+            // sequence numbers says how many went.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
             Err(e) => return Err(e),
         }
     }
@@ -70,6 +83,7 @@ impl Kmsg {
             seen_us: Vec::new(),
             seen_level: Vec::new(),
             lost: 0,
+            next_seq: None,
         })
     }
 
@@ -81,6 +95,7 @@ impl Kmsg {
             seen_us: Vec::new(),
             seen_level: Vec::new(),
             lost: 0,
+            next_seq: None,
         })
     }
 
@@ -88,7 +103,7 @@ impl Kmsg {
     pub fn poll(&mut self) -> io::Result<usize> {
         let before = self.seen.len();
         let (seen, seen_us, seen_level) = (&mut self.seen, &mut self.seen_us, &mut self.seen_level);
-        self.lost += read_records(&mut self.file, |level, us, msg| {
+        self.lost += read_records(&mut self.file, &mut self.next_seq, |level, us, msg| {
             seen.push(msg);
             seen_us.push(us);
             seen_level.push(level);

@@ -69,6 +69,23 @@ pub fn set_cpus(cpus: &[usize]) -> io::Result<()> {
     }
 }
 
+/// Runs the calling thread under `SCHED_FIFO` at `priority` (1 to 99), so
+/// that it preempts every ordinary (`SCHED_OTHER`) thread.
+pub fn set_realtime(priority: c_int) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `pthread_self()` names the calling thread, alive during the
+    // call; `pthread_setschedparam` only reads `param`, which outlives it.
+    let err =
+        unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if err == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(err))
+    }
+}
+
 /// Makes the process that `cmd` starts die when the thread that starts it
 /// ends, however it ends (a signal included): QEMU must not outlive the lab.
 pub fn die_with_parent(cmd: &mut std::process::Command) {

@@ -124,7 +124,7 @@ impl Ctx {
         let mut msg = String::from("expected log lines did not appear:");
         if self.kmsg.lost > 0 {
             msg.push_str(&format!(
-                " ({} times the kernel overwrote records before they were read)",
+                " ({} records overwritten by the kernel before they were read)",
                 self.kmsg.lost
             ));
         }

@@ -22,15 +22,15 @@ struct Watch {
     /// kernel.") and nsfilter's load line, each once: a long run pushes
     /// them out of the log before its end.
     taint: Vec<String>,
-    /// Why the log could not be read completely, if it could not.
-    broken: Option<String>,
+    /// Each time the log could not be read completely, why, in order.
+    broken: Vec<String>,
 }
 
 impl Watch {
     /// Reads every record logged by now and keeps the reports.
     fn catch_up(&mut self) {
         if let Err(e) = self.kmsg.poll() {
-            self.broken = Some(format!("failed to read /dev/kmsg: {e}"));
+            self.broken.push(format!("failed to read /dev/kmsg: {e}"));
         }
         for (_, line) in self.kmsg.take() {
             if kernel_failure(&line).is_some() {
@@ -43,7 +43,7 @@ impl Watch {
         }
         let lost = std::mem::take(&mut self.kmsg.lost);
         if lost > 0 {
-            self.broken = Some(format!(
+            self.broken.push(format!(
                 "{lost} kernel log records were overwritten before they were read"
             ));
         }
@@ -67,45 +67,66 @@ pub(super) fn start() -> Result<(), String> {
         kmsg,
         reports: Vec::new(),
         taint: Vec::new(),
-        broken: None,
+        broken: Vec::new(),
     });
     if WATCH.set(fresh).is_err() {
         return Ok(());
     }
-    std::thread::spawn(|| loop {
-        if let Some(mut w) = watch() {
-            w.catch_up();
+    std::thread::spawn(|| {
+        // The lowest real-time priority, above every ordinary thread: a
+        // test's flooders (several busy threads on the VM's two CPUs) would
+        // otherwise leave the watcher a fraction of a CPU, too little to
+        // read ten thousand records a second, and the log would overrun it.
+        // It sleeps between reads, so it takes only what reading needs.
+        if let Err(e) = crate::sys::set_realtime(1) {
+            println!("# the kernel report watcher keeps its normal priority: {e}");
         }
-        std::thread::sleep(PERIOD);
+        loop {
+            if let Some(mut w) = watch() {
+                w.catch_up();
+            }
+            std::thread::sleep(PERIOD);
+        }
     });
     Ok(())
 }
 
-/// A point in the stream of reports, to ask later what came after it.
-pub(super) struct Mark(usize);
+/// A point in the stream of reports (and of failures to read the log), to
+/// ask later what came after it.
+pub(super) struct Mark {
+    reports: usize,
+    broken: usize,
+}
 
 impl Mark {
     /// Before the first report.
-    pub(super) const START: Mark = Mark(0);
+    pub(super) const START: Mark = Mark {
+        reports: 0,
+        broken: 0,
+    };
 }
 
 /// The current point, after reading everything the kernel has logged.
 pub(super) fn mark() -> Mark {
-    Mark(watch().map_or(0, |mut w| {
+    watch().map_or(Mark::START, |mut w| {
         w.catch_up();
-        w.reports.len()
-    }))
+        Mark {
+            reports: w.reports.len(),
+            broken: w.broken.len(),
+        }
+    })
 }
 
 /// Every report the kernel logged after `mark`, up to this call; a log that
-/// could not be read completely counts as a report.
+/// could not be read completely in that time counts as a report (one of
+/// them may be among the records lost).
 pub(super) fn since(mark: &Mark) -> Vec<String> {
     let Some(mut w) = watch() else {
         return vec!["the kernel report watcher is not running".into()];
     };
     w.catch_up();
-    let mut out: Vec<String> = w.reports.iter().skip(mark.0).cloned().collect();
-    out.extend(w.broken.clone());
+    let mut out: Vec<String> = w.reports.iter().skip(mark.reports).cloned().collect();
+    out.extend(w.broken.iter().skip(mark.broken).cloned());
     out
 }
 

@@ -198,7 +198,7 @@ impl Comparison {
             // failure can be told from a slow log.
             Err(format!(
                 "the two hooks' lines did not pair up within {} s ({} lines pending, \
-                 {} times the log overran its reader){unpaired}",
+                 {} records overwritten before they were read){unpaired}",
                 DRAIN_WAIT.as_secs(),
                 seen.len(),
                 ctx.kmsg.lost
