@@ -29,6 +29,8 @@ const GO: &str = "/run/nsfilter-flood-go";
 const STOP: &str = "/run/nsfilter-flood-stop";
 /// The file whose creation lets the flooders exit (and their namespaces go).
 const DONE: &str = "/run/nsfilter-flood-done";
+/// What a flooder prints, first, once its tap is up.
+const READY: &str = "ready";
 /// The ports of the flood's datagrams.
 const FLOOD_PORT: u16 = 9999;
 
@@ -77,6 +79,10 @@ fn flood_inner() -> GuestResult {
         ([10, 78, 0, 2], FLOOD_PORT),
         b"flood",
     );
+    // The test starts the flood once every flooder is ready: on the debug
+    // kernel starting 100 of them takes longer than a quick flood lasts.
+    println!("{READY}");
+    std::io::Write::flush(&mut std::io::stdout()).map_err(|e| format!("stdout: {e}"))?;
     let bound = Instant::now() + Duration::from_secs(300);
     while !Path::new(GO).exists() {
         if Instant::now() > bound {
@@ -141,6 +147,29 @@ fn spawn_flooder(unprivileged: bool) -> GuestResult<Child> {
         .map_err(|e| format!("failed to start a flooding namespace: {e}"))
 }
 
+/// Waits until a flooder says it is ready to flood (it prints nothing else
+/// before it floods, so exactly that line is read off its output).
+fn ready(child: &mut Child) -> GuestResult {
+    use std::io::Read;
+    let mut said = [0u8; READY.len() + 1];
+    let out = child
+        .stdout
+        .as_mut()
+        .ok_or("a flooding namespace has no standard output")?;
+    if out.read_exact(&mut said).is_ok() && said[..READY.len()] == *READY.as_bytes() {
+        return Ok(());
+    }
+    let mut why = String::new();
+    if let Some(e) = child.stderr.as_mut() {
+        let _ = e.read_to_string(&mut why);
+    }
+    Err(format!(
+        "a flooding namespace did not get ready: said {:?}, {}",
+        String::from_utf8_lossy(&said),
+        why.trim()
+    ))
+}
+
 /// Reads what a flooder printed when it stopped: its inode and what it sent.
 fn stopped(child: &mut Child) -> GuestResult<Flooded> {
     let out = child
@@ -195,6 +224,16 @@ fn counters_of(children: &[Child]) -> GuestResult<Vec<Vec<(String, u64)>>> {
                 .collect()
         })
         .collect()
+}
+
+/// Whether the budget has refused a line of any of the flooders' namespaces.
+fn budget_refused(children: &[Child]) -> GuestResult<bool> {
+    for counters in counters_of(children)? {
+        if counter(&counters, "suppressed_budget")? > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The namespace a packet or summary line is about, if it is one.
@@ -274,14 +313,23 @@ fn crowd(ctx: &mut Ctx, n: usize, unprivileged: bool) -> GuestResult {
     for _ in 0..n {
         children.push(spawn_flooder(unprivileged)?);
     }
+    for child in &mut children {
+        ready(child)?;
+    }
     ctx.mark();
     fs::write(GO, "").map_err(|e| format!("{GO}: {e}"))?;
     let start = Instant::now();
     // A probe a second from each of the two, never less than a second
-    // apart (should this thread be late for one).
+    // apart (should this thread be late for one), for the scale's seconds
+    // and then until the budget has refused a line, within a bound: on a
+    // kernel where each datagram is slow (the debug one) the crowd's lines
+    // outrun the budget's rate only slightly, and its burst takes a while
+    // to drain.
+    let most = (secs * 2).max(60);
     let mut last: Option<Instant> = None;
-    for i in 0..secs {
-        let mut next = start + Duration::from_secs(u64::from(i) + 1);
+    let mut probes = 0;
+    while probes < secs || (probes < most && !budget_refused(&children)?) {
+        let mut next = start + Duration::from_secs(u64::from(probes) + 1);
         if let Some(last) = last {
             next = next.max(last + Duration::from_secs(1));
         }
@@ -290,6 +338,7 @@ fn crowd(ctx: &mut Ctx, n: usize, unprivileged: bool) -> GuestResult {
         for tap in [&taps.0, &taps.1] {
             tap.receive(&probe).map_err(|e| format!("a probe: {e}"))?;
         }
+        probes += 1;
         let _ = ctx.kmsg.poll();
     }
     fs::write(STOP, "").map_err(|e| format!("{STOP}: {e}"))?;
@@ -320,7 +369,7 @@ fn crowd(ctx: &mut Ctx, n: usize, unprivileged: bool) -> GuestResult {
     let (seen, seen_us) = (ctx.kmsg.seen.clone(), ctx.kmsg.seen_us.clone());
     if ctx.kmsg.lost > 0 {
         return Err(format!(
-            "the kernel overwrote {} times records before they were read",
+            "the kernel overwrote {} records before they were read",
             ctx.kmsg.lost
         ));
     }
@@ -333,10 +382,10 @@ fn crowd(ctx: &mut Ctx, n: usize, unprivileged: bool) -> GuestResult {
             .iter()
             .filter(|l| l.starts_with(&want) && l.contains(tail) && l.contains(&port))
             .count();
-        if got != secs as usize {
+        if got != probes as usize {
             let ns = if who == "quiet" { Some("bq") } else { None };
             return Err(format!(
-                "the {who} namespace's probes: {got} logged of {secs}, one a second, while \
+                "the {who} namespace's probes: {got} logged of {probes}, one a second, while \
                  {n} namespaces flooded (its counters: {:?})",
                 proc_counters_in(ns)?
             ));
@@ -457,7 +506,7 @@ fn crowd(ctx: &mut Ctx, n: usize, unprivileged: bool) -> GuestResult {
         .map(|(_, (_, s))| s.len())
         .sum();
     println!(
-        "# {n} {}namespaces flooded for {secs} s ({} datagrams): {} records of theirs in the log \
+        "# {n} {}namespaces flooded for {probes} s ({} datagrams): {} records of theirs in the log \
          ({} packet lines, {summaries} summary lines, {} ms), \
          closest to the bound: {} in {} us ({}.{}%); refused by their own limit {}, by the budget {}",
         if unprivileged { "unprivileged " } else { "" },
