@@ -72,9 +72,10 @@ pub fn set_cpus(cpus: &[usize]) -> io::Result<()> {
 /// Runs the calling thread under `SCHED_FIFO` at `priority` (1 to 99), so
 /// that it preempts every ordinary (`SCHED_OTHER`) thread.
 pub fn set_realtime(priority: c_int) -> io::Result<()> {
-    let param = libc::sched_param {
-        sched_priority: priority,
-    };
+    // SAFETY: `sched_param` is a plain C struct of integers (musl's has
+    // fields beyond glibc's): all zeroes is a valid value.
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = priority;
     // SAFETY: `pthread_self()` names the calling thread, alive during the
     // call; `pthread_setschedparam` only reads `param`, which outlives it.
     let err =
