@@ -295,25 +295,45 @@ pub(super) fn run_suite(filter: &str, scale: &'static Scale) -> i32 {
 /// nsfilter's. A failure makes the agent exit non-zero.
 fn after_the_suite() -> GuestResult {
     if let Ok(stats) = fs::read_to_string("/proc/lockdep_stats") {
-        let on = stats
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("debug_locks:"))
-            .map(str::trim);
-        if on != Some("1") {
-            return Err(format!(
-                "after the suite: lockdep is off (debug_locks: {}): it switched itself off, \
-                 and the tests after that were not checked for locking bugs",
-                on.unwrap_or("not in /proc/lockdep_stats")
-            ));
-        }
+        lockdep_still_on(&stats)?;
         println!("# after the suite: lockdep still on");
     }
     kmemleak_check()
 }
 
+/// Whether `/proc/lockdep_stats` says lockdep is still on (`debug_locks:
+/// 1`); anything else, a missing line included, is a failure.
+fn lockdep_still_on(stats: &str) -> GuestResult {
+    let on = stats
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("debug_locks:"))
+        .map(str::trim);
+    if on == Some("1") {
+        return Ok(());
+    }
+    Err(format!(
+        "after the suite: lockdep is off (debug_locks: {}): it switched itself off, \
+         and the tests after that were not checked for locking bugs",
+        on.unwrap_or("not in /proc/lockdep_stats")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{selected, SUITE};
+    use super::{lockdep_still_on, selected, SUITE};
+
+    /// The text /proc/lockdep_stats ends with, on and off.
+    #[test]
+    fn lockdep_off_fails_the_run() {
+        let on =
+            " chain lookup hits:              1\n debug_locks:                             1\n";
+        assert!(lockdep_still_on(on).is_ok());
+        let off = on.replace("   1\n", "   0\n");
+        assert!(lockdep_still_on(&off)
+            .unwrap_err()
+            .contains("debug_locks: 0"));
+        assert!(lockdep_still_on(" chain lookup hits: 1\n").is_err());
+    }
 
     #[test]
     fn a_filter_selects_by_substring_and_a_list_by_any_of_its_parts() {
