@@ -83,8 +83,12 @@ module:
 	@test -f "$(KDIR)/Module.symvers" || { echo "nsfilter: error: KDIR=$(KDIR) has no Module.symvers (build its 'modules' target)" >&2; exit 1; }
 	@$(KMAKE) modules
 
+# For an arm64 kernel (KERNEL=NAME-arm64) also the guest's agent, static,
+# for aarch64-unknown-linux-musl, linked by the toolchain's rust-lld.
 lab:
 	@$(CARGO) build --quiet --release --manifest-path $(LAB_MANIFEST)
+	$(if $(filter %-arm64,$(KERNEL)),@CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
+		$(CARGO) build --quiet --release --manifest-path $(LAB_MANIFEST) --target aarch64-unknown-linux-musl)
 
 run: kernel
 	@$(MAKE) --no-print-directory module lab

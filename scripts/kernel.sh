@@ -12,6 +12,8 @@
 #                     LTS (Debian's linux-source-6.12, or $KSRC: a tarball or folder);
 #   NAME-7.3          the same configuration from Debian 13's linux-source-7.3
 #                     (lab-7.3, debug-7.3...);
+#   NAME-arm64        the same configuration for arm64 (+ scripts/arm64.config:
+#                     QEMU's virt machine), cross-built by clang (lab-arm64);
 #   debian            Debian 13's own linux-image-7.3.4+deb13-amd64, unmodified, with
 #                     the Rust metadata its headers lack rebuilt in a Debian 13 root
 #                     by the compilers that built it (scripts/debian-kernel.sh);
@@ -54,13 +56,22 @@ pin_rust
 # NAME-7.3: the NAME configuration from linux-source-7.3 (fetched on build).
 base=$variant
 ksrc=${KSRC:-$DEFAULT_KSRC}
-if [[ "$variant" == *-7.3 ]]; then
-	base=${variant%-7.3}
+# NAME-arm64: for arm64, cross-built (clang targets it with ARCH=arm64).
+arch=x86
+image=arch/x86/boot/bzImage
+if [[ "$base" == *-arm64 ]]; then
+	arch=arm64
+	image=arch/arm64/boot/Image
+	base=${base%-arm64}
+fi
+if [[ "$base" == *-7.3 ]]; then
+	base=${base%-7.3}
 	ksrc=package:linux-source-7.3
 fi
 fragment=$here/$base.config
 fragments=("$here/lab.config")
 [ "$base" = lab ] || fragments+=("$fragment")
+[ "$arch" = x86 ] || fragments+=("$here/$arch.config")
 [ -f "$fragment" ] || die "no config fragment for kernel '$variant' ($fragment)"
 [ "$ksrc" = package:linux-source-7.3 ] || [ -e "$ksrc" ] ||
 	die "kernel source '$ksrc' not found (set KSRC to a tarball or a source folder)"
@@ -122,10 +133,20 @@ lab-args)
 	# kernel killed the agent while 100 namespaces flooded at once.
 	memory=512
 	[ "$base" = lab ] || memory=1024
-	echo "--kernel $kdir/arch/x86/boot/bzImage --expect-skip ${skips:-,} --time-factor $factor --memory $memory"
+	# Another architecture: emulated instruction by instruction, and with
+	# that architecture's programs in the guest.
+	guest=
+	if [ "$arch" != x86 ]; then
+		factor=$((factor * 2))
+		guest=" --guest-root $("$here/guest-root.sh" dir "$arch")"
+	fi
+	echo "--kernel $kdir/$image --expect-skip ${skips:-,} --time-factor $factor --memory $memory$guest"
 	exit 0
 	;;
 esac
+
+# A guest of another architecture runs that architecture's programs.
+[ "$arch" = x86 ] || "$here/guest-root.sh" build "$arch" >/dev/null
 
 mkdir -p "$NSFILTER_CACHE/kernel"
 exec 9>"$entry.lock"
@@ -150,8 +171,12 @@ else
 	src=$entry/src
 fi
 
+# Another architecture than the host's is named to the kernel's make, which
+# then has clang target it (no cross binutils needed with LLVM=).
+karch=()
+[ "$arch" = x86 ] || karch=(ARCH="$arch")
 kmake() {
-	make -s -C "$src" O="$kdir" LLVM="$LLVM" BINDGEN="$BINDGEN" "$@"
+	make -s -C "$src" O="$kdir" LLVM="$LLVM" BINDGEN="$BINDGEN" "${karch[@]}" "$@"
 }
 
 if ! kmake rustavailable >"$entry/rustavailable.log" 2>&1; then
@@ -177,8 +202,8 @@ while IFS= read -r line; do
 done < <(cat "${fragments[@]}")
 ((${#lost[@]} == 0)) || die "these options did not survive olddefconfig: ${lost[*]}"
 
-say "compiling bzImage and modules (log: $entry/build.log)"
-kmake -j"$(nproc)" bzImage modules >"$entry/build.log" 2>&1 &
+say "compiling ${image##*/} and modules (log: $entry/build.log)"
+kmake -j"$(nproc)" "${image##*/}" modules >"$entry/build.log" 2>&1 &
 progress $! "$kdir" "compiling the $variant kernel"
 if ! wait $!; then
 	tail -n 40 "$entry/build.log" >&2

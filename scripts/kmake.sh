@@ -31,6 +31,8 @@ root=
 [ ! -f "$kdir/.nsfilter-root" ] || root=$(cat "$kdir/.nsfilter-root")
 
 args=()
+# A tree configured for another architecture than the host's (lab-arm64).
+! grep -qx 'CONFIG_ARM64=y' "$config" 2>/dev/null || args+=(ARCH=arm64)
 if grep -qx 'CONFIG_CC_IS_CLANG=y' "$config" 2>/dev/null; then
 	args+=(LLVM="$LLVM")
 	[ -z "$root" ] && [ -x "$BINDGEN" ] && args+=(BINDGEN="$BINDGEN")

@@ -9,7 +9,8 @@
 #   --check     install nothing; exit 1 and print what is missing.
 #   --kernel K  also what KERNEL=K needs (debian, debian-rt: mmdebstrap for
 #               their Debian 13 build root; every Debian 13 pin must still be
-#               served).
+#               served; NAME-arm64: qemu-system-arm, mmdebstrap and rustup's
+#               aarch64-unknown-linux-musl target).
 #   --rehearse  also what `make rehearse` needs (mmdebstrap).
 #   --packaging also what `make deb`, `deb-check` and `system-test` need
 #               (mmdebstrap and Debian's keyring for the Debian 13 roots,
@@ -41,6 +42,9 @@ while [ $# -gt 0 ]; do
 	shift
 done
 case "$kernel" in debian | debian-rt) extra+=(mmdebstrap debian-archive-keyring) ;; esac
+# An arm64 lab (KERNEL=NAME-arm64): its QEMU (qemu-system-arm has
+# qemu-system-aarch64), and mmdebstrap to unpack its guest's programs.
+case "$kernel" in *-arm64) extra+=(qemu-system-arm mmdebstrap debian-archive-keyring) ;; esac
 
 # Debian packages: the kernel source, the LLVM toolchain the kernel's Rust
 # support is built with, the kernel's build tools, what the lab VM runs
@@ -109,6 +113,13 @@ if [ ! -d "$sysroot/lib/rustlib/src/rust/library/core" ]; then
 	command -v rustup >/dev/null || die "rust-src is missing and rustup is not installed"
 	say "adding the rust-src component"
 	rustup component add rust-src
+fi
+# The agent for an arm64 guest: static, for aarch64-unknown-linux-musl, whose
+# standard library rustup brings (linked by rust-lld, which the toolchain has).
+if [[ "$kernel" == *-arm64 ]] && ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-musl; then
+	((check_only)) && die "the aarch64-unknown-linux-musl target is missing: run 'rustup target add aarch64-unknown-linux-musl'"
+	say "adding the aarch64-unknown-linux-musl target (the arm64 guest's agent)"
+	rustup target add aarch64-unknown-linux-musl
 fi
 for c in rustfmt clippy; do
 	if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then

@@ -2,6 +2,7 @@
 //! `--kernel-variant` means, whether they fit each other, and booting the VM
 //! with the initramfs and judging what it printed.
 
+use crate::arch::Arch;
 use crate::error::{on, Context, Error, Result};
 use crate::initramfs::{self, Contents};
 use crate::options::{parse_args, Options};
@@ -56,6 +57,7 @@ pub(crate) fn with_variant(o: &Options) -> Result<Options> {
     let cached = parse_args(&words)?;
     o.kernel = cached.kernel;
     o.kernel_modules = o.kernel_modules.or(cached.kernel_modules);
+    o.guest_root = o.guest_root.or(cached.guest_root);
     o.allow_taint = o.allow_taint.or(cached.allow_taint);
     o.expect_skip = o.expect_skip.or(cached.expect_skip);
     o.time_factor = o.time_factor.or(cached.time_factor);
@@ -136,10 +138,19 @@ pub fn tcg_workaround(accel: Accel, release: Option<&str>) -> &'static str {
     }
 }
 
-/// The release string of a bzImage (its header points at the version text).
+/// The release string of a kernel image: a bzImage's header points at its
+/// version text; an arm64 `Image` is not compressed, and holds the banner
+/// `Linux version RELEASE (...`.
 pub fn kernel_release(image: &[u8]) -> Option<String> {
-    if image.get(0x202..0x206)? != b"HdrS" {
-        return None;
+    if Arch::of_image(image)? == Arch::Arm64 {
+        const BANNER: &[u8] = b"Linux version ";
+        let at = image
+            .windows(BANNER.len() + 1)
+            .position(|w| w.starts_with(BANNER) && w[BANNER.len()].is_ascii_digit())?
+            + BANNER.len();
+        let text = &image[at..];
+        let end = text.iter().position(|&b| b == b' ' || b == 0)?;
+        return Some(String::from_utf8_lossy(&text[..end]).into_owned());
     }
     let offset = usize::from(u16::from_le_bytes([*image.get(0x20e)?, *image.get(0x20f)?])) + 0x200;
     let text = image.get(offset..)?;
@@ -172,8 +183,19 @@ pub(crate) fn boot(
     std::fs::create_dir_all(&work).step(on("create", &work))?;
     let initrd = work.join("initramfs.cpio");
     let console_log = work.join("console.log");
+    let image = std::fs::read(&kernel).step(on("read", &kernel))?;
+    let arch = Arch::of_image(&image).ok_or_else(|| {
+        Error::Setup(format!(
+            "{} is neither an x86 bzImage nor an arm64 Image",
+            kernel.display()
+        ))
+    })?;
+    let release = kernel_release(&image);
+    drop(image);
+    let programs = initramfs::Programs::for_arch(arch, o.guest_root.as_deref())?;
     initramfs::build(
         &Contents {
+            programs: &programs,
             module: module.as_deref(),
             agent_args: &agent_args,
             extra: &o.add,
@@ -191,22 +213,23 @@ pub(crate) fn boot(
     let mut accel = if o.command == "bench" {
         Accel::Tcg
     } else {
-        vm::choose_accel(&probe, interactive)?
+        vm::choose_accel(&probe, interactive, arch)?
     };
-    let release = std::fs::read(&kernel)
-        .ok()
-        .and_then(|image| kernel_release(&image));
     let (outcome, v) = loop {
         let cmdline = format!(
             "loglevel=2 log_buf_len=4M{}",
-            tcg_workaround(accel, release.as_deref())
+            match arch {
+                Arch::X86_64 => tcg_workaround(accel, release.as_deref()),
+                Arch::Arm64 => "",
+            }
         );
         // Said as the VM starts, so that a long run shows what it is doing
         // and where its console goes.
         let note = format!(
-            "nsfilter-lab: booting {} ({}) under {}; console log: {}{}",
+            "nsfilter-lab: booting {} ({}, {}) under {}; console log: {}{}",
             kernel.display(),
             release.as_deref().unwrap_or("release unknown"),
+            arch.name(),
             match accel {
                 Accel::Kvm => "KVM",
                 Accel::Tcg => "TCG",
@@ -220,6 +243,7 @@ pub(crate) fn boot(
         );
         let cfg = VmConfig {
             kernel: &kernel,
+            arch,
             initrd: &initrd,
             console_log: &console_log,
             timeout,

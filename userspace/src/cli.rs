@@ -331,6 +331,13 @@ mod tests {
         image[0x20e..0x210].copy_from_slice(&0x100u16.to_le_bytes());
         image[0x300..0x310].copy_from_slice(b"6.12.117 (root@x");
         assert_eq!(kernel_release(&image).as_deref(), Some("6.12.117"));
+        // An arm64 Image: its banner, not the first "Linux version " text.
+        let mut arm = vec![0u8; 0x200];
+        arm[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        arm[0x80..0x8e].copy_from_slice(b"Linux version ");
+        let banner = b"Linux version 6.12.117 (root@x) #1";
+        arm[0x100..0x100 + banner.len()].copy_from_slice(banner);
+        assert_eq!(kernel_release(&arm).as_deref(), Some("6.12.117"));
         let ko = b"\0license=GPL\0vermagic=6.12.117 SMP mod_unload \0";
         assert_eq!(
             module_vermagic(ko).as_deref(),

@@ -2,6 +2,7 @@
 //! `nft` with their shared libraries, this very program (the in-guest agent),
 //! the module and `/init`.
 
+use crate::arch::Arch;
 use crate::cpio::CpioWriter;
 use crate::error::{on, Context, Error, Result};
 use std::collections::BTreeSet;
@@ -45,8 +46,76 @@ const BUSYBOX: &str = "/bin/busybox";
 const IPROUTE2: &str = "/usr/sbin/ip";
 const NFTABLES: &str = "/usr/sbin/nft";
 
+/// Where the guest's programs come from.
+pub struct Programs {
+    /// The agent, built for the guest's architecture.
+    pub agent: PathBuf,
+    /// The `nsfilter` command, built beside it.
+    pub command: PathBuf,
+    /// For a guest of another architecture than the host's: a root of its
+    /// Debian packages (scripts/guest-root.sh) that holds busybox, `ip` and
+    /// `nft` and their libraries, with that architecture's multiarch name.
+    /// `None`: the host's own programs.
+    pub root: Option<(PathBuf, &'static str)>,
+}
+
+impl Programs {
+    /// The programs for a guest of `arch`: the host's own and this very
+    /// program where they match; otherwise the agent cargo built for
+    /// `arch`'s Rust target beside this program (`target/TRIPLE/release`),
+    /// and the programs of `root`.
+    pub fn for_arch(arch: Arch, root: Option<&Path>) -> Result<Programs> {
+        let exe = std::env::current_exe().step(|| "failed to find this program's path".into())?;
+        if arch == Arch::host() {
+            // Cargo builds the workspace's two programs side by side.
+            let command = exe.with_file_name("nsfilter");
+            return Ok(Programs {
+                agent: exe,
+                command,
+                root: None,
+            });
+        }
+        let root = root.ok_or_else(|| {
+            Error::Usage(format!(
+                "an {} kernel needs --guest-root, a root of {} programs (make passes it)",
+                arch.name(),
+                arch.name()
+            ))
+        })?;
+        if !root.join("usr/sbin/ip").is_file() {
+            return Err(Error::Setup(format!(
+                "{} holds no usr/sbin/ip: not a guest root (run 'make kernel KERNEL=lab-{}')",
+                root.display(),
+                arch.name()
+            )));
+        }
+        // target/release/nsfilter-lab -> target/TRIPLE/release/
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|target| target.join(arch.rust_target()).join("release"))
+            .ok_or_else(|| Error::Setup(format!("no folder above {}", exe.display())))?;
+        let agent = dir.join("nsfilter-lab");
+        if !agent.is_file() {
+            return Err(Error::Setup(format!(
+                "no nsfilter-lab built for {} at {} (run 'make lab KERNEL=lab-{}')",
+                arch.name(),
+                agent.display(),
+                arch.name()
+            )));
+        }
+        Ok(Programs {
+            command: dir.join("nsfilter"),
+            agent,
+            root: Some((root.to_path_buf(), arch.multiarch())),
+        })
+    }
+}
+
 /// What goes into an initramfs.
 pub struct Contents<'a> {
+    /// Where the programs come from.
+    pub programs: &'a Programs,
     /// The module to load, if any.
     pub module: Option<&'a Path>,
     /// The agent's arguments.
@@ -60,7 +129,7 @@ pub struct Contents<'a> {
 
 /// Writes the initramfs for `contents` to `out`.
 pub fn build(contents: &Contents<'_>, out: &Path) -> Result<()> {
-    let agent = std::env::current_exe().step(|| "failed to find this program's path".into())?;
+    let programs = contents.programs;
     let file = File::create(out).step(on("create", out))?;
     let mut w = CpioWriter::new(BufWriter::new(file));
     let write = |e| Error::Io {
@@ -87,20 +156,30 @@ pub fn build(contents: &Contents<'_>, out: &Path) -> Result<()> {
         add_dirs(&mut w, &mut dirs, d).map_err(write)?;
     }
     w.symlink("/var/run", "/run").map_err(write)?;
-    copy_file(&mut w, &mut dirs, Path::new(BUSYBOX), BUSYBOX, 0o755)?;
+    match &programs.root {
+        None => {
+            copy_file(&mut w, &mut dirs, Path::new(BUSYBOX), BUSYBOX, 0o755)?;
+            copy_binary(&mut w, &mut dirs, Path::new(IPROUTE2), guest_path::IP)?;
+            copy_binary(&mut w, &mut dirs, Path::new(NFTABLES), guest_path::NFT)?;
+        }
+        Some((root, multiarch)) => {
+            // Debian's busybox-static, at /usr/bin in its package.
+            let busybox = root.join("usr/bin/busybox");
+            copy_file(&mut w, &mut dirs, &busybox, BUSYBOX, 0o755)?;
+            for (program, guest) in [(IPROUTE2, guest_path::IP), (NFTABLES, guest_path::NFT)] {
+                copy_from_root(&mut w, &mut dirs, root, multiarch, program, guest)?;
+            }
+        }
+    }
     w.symlink("/bin/sh", "busybox").map_err(write)?;
-    copy_binary(&mut w, &mut dirs, Path::new(IPROUTE2), guest_path::IP)?;
-    copy_binary(&mut w, &mut dirs, Path::new(NFTABLES), guest_path::NFT)?;
-    copy_binary(&mut w, &mut dirs, &agent, guest_path::AGENT)?;
-    // Cargo builds the workspace's two programs side by side (userspace/target).
-    let command = agent.with_file_name("nsfilter");
-    if !command.is_file() {
+    copy_binary(&mut w, &mut dirs, &programs.agent, guest_path::AGENT)?;
+    if !programs.command.is_file() {
         return Err(Error::Setup(format!(
             "no {} beside the lab program (build both with 'make lab')",
-            command.display()
+            programs.command.display()
         )));
     }
-    copy_binary(&mut w, &mut dirs, &command, guest_path::NSFILTER)?;
+    copy_binary(&mut w, &mut dirs, &programs.command, guest_path::NSFILTER)?;
     if let Some(module) = contents.module {
         copy_file(&mut w, &mut dirs, module, guest_path::MODULE, 0o644)?;
     }
@@ -219,6 +298,126 @@ fn copy_binary<W: std::io::Write>(
     Ok(())
 }
 
+/// Copies `program` of a guest root and, found in that root, the shared
+/// libraries it needs and theirs, and its loader at the path it asks for.
+/// `ldd` cannot run another architecture's loader, so each file's
+/// `readelf -d -l` says what it needs.
+fn copy_from_root<W: std::io::Write>(
+    w: &mut CpioWriter<W>,
+    dirs: &mut BTreeSet<String>,
+    root: &Path,
+    multiarch: &str,
+    program: &str,
+    guest: &str,
+) -> Result<()> {
+    let host = in_root(root, program)
+        .ok_or_else(|| Error::Setup(format!("no {program} in {}", root.display())))?;
+    copy_file(w, dirs, &host, guest, 0o755)?;
+    let mut todo = vec![host];
+    while let Some(file) = todo.pop() {
+        let (interpreter, needed) = elf_needs(&file)?;
+        if let Some(interp) = interpreter {
+            let found = in_root(root, &interp).ok_or_else(|| {
+                Error::Setup(format!(
+                    "no {interp} (loader of {program}) in {}",
+                    root.display()
+                ))
+            })?;
+            if dirs.insert(interp.clone()) {
+                copy_file(w, dirs, &found, &interp, 0o755)?;
+            }
+        }
+        for name in needed {
+            let guest_lib = [format!("/usr/lib/{multiarch}"), format!("/lib/{multiarch}")]
+                .into_iter()
+                .chain(["/usr/lib".into(), "/lib".into()])
+                .map(|dir| format!("{dir}/{name}"))
+                .find(|path| in_root(root, path).is_some())
+                .ok_or_else(|| {
+                    Error::Setup(format!(
+                        "no {name} (needed by {program}) in {}",
+                        root.display()
+                    ))
+                })?;
+            if dirs.insert(guest_lib.clone()) {
+                let found = in_root(root, &guest_lib).unwrap_or_default();
+                copy_file(w, dirs, &found, &guest_lib, 0o755)?;
+                todo.push(found);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `path` inside `root`, with symbolic links followed inside it (an
+/// absolute target is read from `root` too), and a path under `/lib`,
+/// `/bin` or `/sbin` also looked for under `/usr`: an unpacked root lacks
+/// the links of Debian's merged `/usr`.
+fn in_root(root: &Path, path: &str) -> Option<PathBuf> {
+    let path = path.trim_start_matches('/');
+    [path.to_string(), format!("usr/{path}")]
+        .into_iter()
+        .find_map(|p| {
+            let mut at = root.join(p);
+            for _ in 0..40 {
+                match fs::read_link(&at) {
+                    Ok(target) => {
+                        at = match target.strip_prefix("/") {
+                            Ok(absolute) => root.join(absolute),
+                            Err(_) => at.parent()?.join(target),
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            at.is_file().then_some(at)
+        })
+}
+
+/// The loader a program asks for, and the libraries it needs, from
+/// `readelf -d -l`.
+fn elf_needs(file: &Path) -> Result<(Option<String>, Vec<String>)> {
+    let out = Command::new("readelf")
+        .args(["-d", "-l", "--wide"])
+        .arg(file)
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Error::Setup("readelf not found (package binutils; run 'make setup')".into())
+            }
+            _ => Error::Io {
+                step: format!("failed to run readelf on {}", file.display()),
+                source: e,
+            },
+        })?;
+    if !out.status.success() {
+        return Err(Error::Setup(format!(
+            "readelf could not read {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(parse_readelf(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Parses `readelf -d -l`: the `[Requesting program interpreter: PATH]`
+/// line and each `(NEEDED) Shared library: [NAME]`.
+pub fn parse_readelf(text: &str) -> (Option<String>, Vec<String>) {
+    let bracketed = |line: &str, key: &str| -> Option<String> {
+        let rest = &line[line.find(key)? + key.len()..];
+        Some(rest[..rest.find(']')?].trim().to_string())
+    };
+    let interpreter = text
+        .lines()
+        .find_map(|l| bracketed(l, "[Requesting program interpreter:"));
+    let needed = text
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| bracketed(l, "Shared library: ["))
+        .collect();
+    (interpreter, needed)
+}
+
 /// The shared libraries `ldd` lists for `binary`, loader included.
 fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
     let out = Command::new("ldd")
@@ -284,6 +483,47 @@ fn copy_tree<W: std::io::Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readelf_output_is_parsed() {
+        let text = "      [Requesting program interpreter: /lib/ld-linux-aarch64.so.1]\n\
+                    \n\
+                    Dynamic section at offset 0x1 contains 30 entries:\n\
+                    \x20 0x0000000000000001 (NEEDED)             Shared library: [libmnl.so.0]\n\
+                    \x20 0x0000000000000001 (NEEDED)             Shared library: [libc.so.6]\n\
+                    \x20 0x000000000000000e (SONAME)             Library soname: [libx.so.1]\n";
+        assert_eq!(
+            parse_readelf(text),
+            (
+                Some("/lib/ld-linux-aarch64.so.1".to_string()),
+                vec!["libmnl.so.0".to_string(), "libc.so.6".to_string()]
+            )
+        );
+        assert_eq!(parse_readelf("static"), (None, Vec::new()));
+    }
+
+    #[test]
+    fn paths_resolve_inside_a_root() {
+        let root = std::env::temp_dir().join(format!("nsfilter-root-{}", std::process::id()));
+        let lib = root.join("usr/lib/aarch64-linux-gnu");
+        fs::create_dir_all(&lib).unwrap();
+        fs::write(lib.join("ld-2.so"), b"loader").unwrap();
+        std::os::unix::fs::symlink("ld-2.so", lib.join("ld.so.1")).unwrap();
+        std::os::unix::fs::symlink(
+            "/usr/lib/aarch64-linux-gnu/ld.so.1",
+            root.join("usr/lib/ld.so"),
+        )
+        .unwrap();
+        // Merged /usr: /lib/... is found under usr/lib; an absolute link is
+        // followed inside the root, never on the host.
+        assert_eq!(in_root(&root, "/lib/ld.so"), Some(lib.join("ld-2.so")));
+        assert_eq!(
+            in_root(&root, "/usr/lib/aarch64-linux-gnu/ld.so.1"),
+            Some(lib.join("ld-2.so"))
+        );
+        assert_eq!(in_root(&root, "/lib/missing.so"), None);
+        fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn ldd_output_is_parsed() {

@@ -3,6 +3,7 @@
 //!
 //! The same program is the agent inside the VM (`nsfilter-lab guest`).
 
+pub mod arch;
 pub mod bench;
 pub mod boot;
 pub mod cli;

@@ -25,8 +25,10 @@ Commands:
 Options:
   --kernel-variant NAME   boot the cached kernel NAME (lab, lab-7.3, debian...: scripts/kernel.sh);
                           the default when no --kernel is given: $NSFILTER_KERNEL, else lab
-  --kernel PATH           kernel image to boot (bzImage)
+  --kernel PATH           kernel image to boot (bzImage, or an arm64 Image)
   --kernel-modules DIR    a distribution kernel's modules, loaded in the order DIR/load lists
+  --guest-root DIR        for a kernel of another architecture than the host's: a root of its
+                          Debian packages with busybox, ip and nft (scripts/guest-root.sh)
   --allow-taint LETTERS   taints the run may add (default O: out-of-tree; Debian's kernel: OE)
   --expect-skip NAME,...  tests this kernel cannot run (test): any other SKIP fails the run;
                           --kernel-variant gives the cached kernel's list (scripts/kernel.sh)
@@ -102,6 +104,8 @@ pub struct Options {
     pub kernel_variant: Option<String>,
     /// A distribution kernel's modules for the guest.
     pub kernel_modules: Option<PathBuf>,
+    /// The guest's programs, for another architecture than the host's.
+    pub guest_root: Option<PathBuf>,
     /// Taint letters the run may add (`O` unless given).
     pub allow_taint: Option<String>,
     /// `test`: the tests this kernel cannot run; any other skip fails.
@@ -155,6 +159,7 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
         kernel: None,
         kernel_variant: None,
         kernel_modules: None,
+        guest_root: None,
         allow_taint: None,
         expect_skip: None,
         time_factor: None,
@@ -214,6 +219,10 @@ pub fn parse_args(args: &[String]) -> Result<Options> {
             }
             "--kernel-modules" => {
                 o.kernel_modules =
+                    Some(value(arg, if inline.is_some() { None } else { it.next() })?.into())
+            }
+            "--guest-root" => {
+                o.guest_root =
                     Some(value(arg, if inline.is_some() { None } else { it.next() })?.into())
             }
             "--allow-taint" => {
@@ -336,6 +345,7 @@ const EVERY: &[&str] = &[
     "--kernel-variant",
     "--kernel",
     "--kernel-modules",
+    "--guest-root",
     "--allow-taint",
     "--expect-skip",
     "--time-factor",

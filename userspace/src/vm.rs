@@ -3,6 +3,7 @@
 //! The VM has no network device: every packet the labs send stays inside the
 //! guest's own namespaces.
 
+use crate::arch::Arch;
 use crate::error::{on, Context, Error, Result};
 use crate::initramfs::START_MARKER;
 use std::ffi::OsString;
@@ -24,8 +25,10 @@ pub enum Accel {
 
 /// One VM run.
 pub struct VmConfig<'a> {
-    /// The kernel image (`bzImage`).
+    /// The kernel image (`bzImage`, arm64's `Image`).
     pub kernel: &'a Path,
+    /// Its architecture, which QEMU emulates.
+    pub arch: Arch,
     /// The initramfs.
     pub initrd: &'a Path,
     /// Where the serial console is written.
@@ -80,12 +83,12 @@ impl Drop for ChildGuard {
     }
 }
 
-/// The QEMU binary, from `$QEMU` or `PATH`.
-pub fn qemu_binary() -> PathBuf {
-    std::env::var_os("QEMU").map_or_else(|| PathBuf::from("qemu-system-x86_64"), PathBuf::from)
+/// The QEMU binary for `arch`, from `$QEMU` or `PATH`.
+pub fn qemu_binary(arch: Arch) -> PathBuf {
+    std::env::var_os("QEMU").map_or_else(|| PathBuf::from(arch.qemu()), PathBuf::from)
 }
 
-/// Two CPUs, as two sockets of one core each. The lab kernels have no ACPI,
+/// Two CPUs on x86, as two sockets of one core each. The lab kernels have no ACPI,
 /// so they learn their CPUs from the BIOS's MP table, and SeaBIOS lists one
 /// CPU per socket there: with QEMU's default for `-smp 2` (one socket, two
 /// cores) they saw one CPU, and every concurrency test on them ran on it.
@@ -103,15 +106,22 @@ pub fn qemu_args(cfg: &VmConfig<'_>) -> Vec<OsString> {
         .into_iter()
         .map(OsString::from)
         .collect();
+    args.extend(cfg.arch.machine().iter().map(OsString::from));
     args.extend(["-m".into(), cfg.memory_mb.to_string().into()]);
+    // arm64's `virt` machine describes its CPUs in a device tree, read
+    // whatever the topology.
+    let two = match cfg.arch {
+        Arch::X86_64 => TWO_CPUS,
+        Arch::Arm64 => "2",
+    };
     let timing: &[&str] = if cfg.icount {
         &["-smp", "1", "-accel", "tcg", "-icount", "shift=0,sleep=off"]
     } else if cfg.accel == Accel::Kvm {
-        &["-smp", TWO_CPUS, "-accel", "kvm"]
+        &["-smp", two, "-accel", "kvm"]
     } else if cfg.tcg_single_thread {
-        &["-smp", TWO_CPUS, "-accel", "tcg,thread=single"]
+        &["-smp", two, "-accel", "tcg,thread=single"]
     } else {
-        &["-smp", TWO_CPUS, "-accel", "tcg"]
+        &["-smp", two, "-accel", "tcg"]
     };
     args.extend(timing.iter().map(OsString::from));
     args.push("-kernel".into());
@@ -119,13 +129,13 @@ pub fn qemu_args(cfg: &VmConfig<'_>) -> Vec<OsString> {
     args.push("-initrd".into());
     args.push(cfg.initrd.into());
     args.push("-append".into());
-    args.push(format!("console=ttyS0 panic=-1 {}", cfg.cmdline).into());
+    args.push(format!("console={} panic=-1 {}", cfg.arch.console(), cfg.cmdline).into());
     args
 }
 
 /// Boots the VM and streams each console line to `on_line` as it arrives.
 pub fn run(cfg: &VmConfig<'_>, mut on_line: impl FnMut(&str)) -> Result<VmOutcome> {
-    let qemu = qemu_binary();
+    let qemu = qemu_binary(cfg.arch);
     let mut cmd = Command::new(&qemu);
     cmd.args(qemu_args(cfg))
         .stdout(Stdio::piped())
@@ -142,8 +152,9 @@ pub fn run(cfg: &VmConfig<'_>, mut on_line: impl FnMut(&str)) -> Result<VmOutcom
     }
     let child = cmd.spawn().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Setup(format!(
-            "QEMU not found ({}): install qemu-system-x86 (run 'make setup')",
-            qemu.display()
+            "QEMU not found ({}): install {} (run 'make setup')",
+            qemu.display(),
+            cfg.arch.qemu_package()
         )),
         _ => Error::Io {
             step: "failed to spawn QEMU".into(),
@@ -231,16 +242,23 @@ pub fn run(cfg: &VmConfig<'_>, mut on_line: impl FnMut(&str)) -> Result<VmOutcom
 /// broken (recorded in `probe_file`); TCG otherwise. With `proven_only`, KVM
 /// only once a run has booted with it (an interactive run cannot fall back).
 /// `NSFILTER_ACCEL=kvm|tcg` overrides.
-pub fn choose_accel(probe_file: &Path, proven_only: bool) -> Result<Accel> {
-    match std::env::var("NSFILTER_ACCEL").as_deref() {
-        Ok("kvm") => return Ok(Accel::Kvm),
-        Ok("tcg") => return Ok(Accel::Tcg),
+pub fn choose_accel(probe_file: &Path, proven_only: bool, arch: Arch) -> Result<Accel> {
+    let forced = match std::env::var("NSFILTER_ACCEL").as_deref() {
+        Ok("kvm") => Some(Accel::Kvm),
+        Ok("tcg") => Some(Accel::Tcg),
         Ok(other) => {
             return Err(Error::Usage(format!(
                 "NSFILTER_ACCEL must be kvm or tcg, not '{other}'"
             )))
         }
-        Err(_) => {}
+        Err(_) => None,
+    };
+    // KVM runs only the host's own architecture.
+    if arch != Arch::host() {
+        return Ok(Accel::Tcg);
+    }
+    if let Some(accel) = forced {
+        return Ok(accel);
     }
     let usable = std::fs::OpenOptions::new()
         .read(true)
@@ -276,6 +294,7 @@ mod tests {
     fn config(icount: bool, accel: Accel) -> VmConfig<'static> {
         VmConfig {
             kernel: Path::new("/k/bzImage"),
+            arch: Arch::X86_64,
             initrd: Path::new("/w/initramfs.cpio"),
             console_log: Path::new("/w/console.log"),
             timeout: Duration::from_secs(60),
@@ -337,5 +356,23 @@ mod tests {
         assert!(joined(&cfg).contains(&format!(" -smp {TWO_CPUS} -accel kvm ")));
         cfg.icount = true;
         assert!(joined(&cfg).contains(" -smp 1 -accel tcg -icount "));
+    }
+
+    /// arm64 boots on QEMU's `virt` machine, two CPUs from its device tree,
+    /// its console on the PL011.
+    #[test]
+    fn arm64_runs_on_virt_with_its_own_console() {
+        let mut cfg = config(false, Accel::Tcg);
+        cfg.arch = Arch::Arm64;
+        let args = joined(&cfg);
+        assert!(
+            args.contains(" -M virt -cpu max,pauth-impdef=on -m 512 -smp 2 -accel tcg "),
+            "{args}"
+        );
+        assert!(
+            args.ends_with("-append console=ttyAMA0 panic=-1 loglevel=2"),
+            "{args}"
+        );
+        assert!(!joined(&config(false, Accel::Tcg)).contains("virt"));
     }
 }
