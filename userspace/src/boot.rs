@@ -206,7 +206,7 @@ pub(crate) fn boot(
     // A slower kernel (the debug one) stretches the command's default bound.
     let timeout = o
         .timeout
-        .unwrap_or(default_timeout * o.time_factor.unwrap_or(1));
+        .unwrap_or_else(|| stretched(default_timeout, o.time_factor));
     let probe = cache_dir().join("kvm-probe");
     let interactive = o.command == "shell";
     // A benchmark runs under TCG with icount (see `vm::qemu_args`), never KVM.
@@ -299,6 +299,12 @@ pub(crate) fn boot(
         let _ = std::fs::remove_dir_all(&work);
     }
     Ok((outcome, v))
+}
+
+/// A command's default bound on a kernel `factor` times slower than the
+/// lab's; an unbounded one (`shell`'s) stays unbounded.
+pub fn stretched(default: Duration, factor: Option<u32>) -> Duration {
+    default.saturating_mul(factor.unwrap_or(1))
 }
 
 /// The lab's cache folder (`$NSFILTER_CACHE`, else `~/.cache/nsfilter`).

@@ -324,6 +324,21 @@ mod tests {
         ));
     }
 
+    /// `shell` has no bound, on a slower kernel (`--time-factor`) too: it
+    /// panicked on an overflow there (lab-arm64's factor 2, the debug one's 4).
+    #[test]
+    fn bounds_stretch_and_no_bound_stays_none() {
+        assert_eq!(
+            stretched(Duration::from_secs(600), Some(4)),
+            Duration::from_secs(2400)
+        );
+        assert_eq!(
+            stretched(Duration::from_secs(600), None),
+            Duration::from_secs(600)
+        );
+        assert_eq!(stretched(Duration::MAX, Some(2)), Duration::MAX);
+    }
+
     #[test]
     fn vermagic_and_release_are_read() {
         let mut image = vec![0u8; 0x400];
