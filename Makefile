@@ -157,8 +157,9 @@ mutants: kernel
 
 # What nsfilter costs per packet (against no module, the floor and the C twin
 # in bench/, and nft), at scale, the host scaling benchmark, and the
-# workflow's wall times; JSON in results/.
-BENCH_OUT ?= results/bench.json
+# workflow's wall times; JSON in results/ (an arm64 kernel's in its own
+# file: its figures are not compared with x86's).
+BENCH_OUT ?= results/bench$(if $(filter %-arm64,$(KERNEL)),-arm64).json
 bench: kernel
 	@$(MAKE) --no-print-directory module lab
 	@$(KMAKE) M="$(CURDIR)/bench" KCFLAGS=-Werror modules >/dev/null
