@@ -142,18 +142,19 @@ pub fn tcg_workaround(accel: Accel, release: Option<&str>) -> &'static str {
 /// version text; an arm64 `Image` is not compressed, and holds the banner
 /// `Linux version RELEASE (...`.
 pub fn kernel_release(image: &[u8]) -> Option<String> {
-    if Arch::of_image(image)? == Arch::Arm64 {
-        const BANNER: &[u8] = b"Linux version ";
-        let at = image
-            .windows(BANNER.len() + 1)
-            .position(|w| w.starts_with(BANNER) && w[BANNER.len()].is_ascii_digit())?
-            + BANNER.len();
-        let text = &image[at..];
-        let end = text.iter().position(|&b| b == b' ' || b == 0)?;
-        return Some(String::from_utf8_lossy(&text[..end]).into_owned());
-    }
-    let offset = usize::from(u16::from_le_bytes([*image.get(0x20e)?, *image.get(0x20f)?])) + 0x200;
-    let text = image.get(offset..)?;
+    let at = match Arch::of_image(image)? {
+        Arch::X86_64 => {
+            usize::from(u16::from_le_bytes([*image.get(0x20e)?, *image.get(0x20f)?])) + 0x200
+        }
+        Arch::Arm64 => {
+            const BANNER: &[u8] = b"Linux version ";
+            image
+                .windows(BANNER.len() + 1)
+                .position(|w| w.starts_with(BANNER) && w[BANNER.len()].is_ascii_digit())?
+                + BANNER.len()
+        }
+    };
+    let text = image.get(at..)?;
     let end = text.iter().position(|&b| b == b' ' || b == 0)?;
     Some(String::from_utf8_lossy(&text[..end]).into_owned())
 }

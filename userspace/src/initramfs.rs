@@ -328,11 +328,11 @@ fn copy_from_root<W: std::io::Write>(
             }
         }
         for name in needed {
-            let guest_lib = [format!("/usr/lib/{multiarch}"), format!("/lib/{multiarch}")]
+            let (guest_lib, found) = [format!("/usr/lib/{multiarch}"), format!("/lib/{multiarch}")]
                 .into_iter()
                 .chain(["/usr/lib".into(), "/lib".into()])
                 .map(|dir| format!("{dir}/{name}"))
-                .find(|path| in_root(root, path).is_some())
+                .find_map(|path| Some((path.clone(), in_root(root, &path)?)))
                 .ok_or_else(|| {
                     Error::Setup(format!(
                         "no {name} (needed by {program}) in {}",
@@ -340,7 +340,6 @@ fn copy_from_root<W: std::io::Write>(
                     ))
                 })?;
             if dirs.insert(guest_lib.clone()) {
-                let found = in_root(root, &guest_lib).unwrap_or_default();
                 copy_file(w, dirs, &found, &guest_lib, 0o755)?;
                 todo.push(found);
             }
