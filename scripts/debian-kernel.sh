@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# KERNEL=debian and debian-rt: Debian 13's own Rust-enabled kernel (its
-# amd64 or its rt-amd64 flavour, PREEMPT_RT), unmodified, made ready for
-# out-of-tree Rust modules and for the lab VM. Run through scripts/kernel.sh.
+# KERNEL=debian, debian-rt and debian-arm64: Debian 13's own Rust-enabled
+# kernel (its amd64 flavour, its rt-amd64 flavour with PREEMPT_RT, or its
+# arm64 flavour), unmodified, made ready for out-of-tree Rust modules and for
+# the lab VM. Run through scripts/kernel.sh.
 #
-# Usage: scripts/debian-kernel.sh kdir|build|lab-args [debian|debian-rt]
+# Usage: scripts/debian-kernel.sh kdir|build|lab-args [debian|debian-rt|debian-arm64]
 #
 # Two cache entries, each keyed by what goes into it:
 #
@@ -12,7 +13,12 @@
 #   is compiled against. It is rebuilt from linux-source-7.3 with the image's
 #   own .config, by the very compilers that built the image (trixie's rustc,
 #   as CONFIG_RUSTC_VERSION_TEXT says, and gcc-14), in a Debian 13 root:
-#   `modules_prepare` with the image's release (scripts/rust-tree.sh).
+#   `modules_prepare` with the image's release (scripts/rust-tree.sh). The
+#   arm64 image names aarch64-linux-gnu-gcc-14 (Debian 14.2.0-19): on x86-64
+#   that is trixie's cross compiler of the same gcc (gcc-14-aarch64-linux-gnu),
+#   and trixie's rustc targets arm64 as it is, the kernel building its own
+#   `core`. Cross compilers rather than an arm64 root under qemu-user: they
+#   are the compilers Debian's config names, and they run at native speed.
 #   Debian's Module.symvers then names every Rust symbol the image exports,
 #   with the same crate hashes, and a module built against the tree links
 #   against them. The kernel's own samples/rust/rust_minimal is the proof.
@@ -33,10 +39,22 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TREE_RECIPE=1
 BOOT_RECIPE=1
 abi=$LINUX_73_ABI
+# The packages' architecture when it is not the host's, the root's extra
+# packages (a cross compiler), and what the lab adds for that architecture.
+arch=
+root_extra=
 case "${2:-debian}" in
 debian) release=$LINUX_73_RELEASE ;;
 debian-rt) release=$abi-rt-amd64 ;;
-*) die "usage: scripts/debian-kernel.sh kdir|build|lab-args [debian|debian-rt]" ;;
+debian-arm64)
+	release=$abi-arm64
+	arch=arm64
+	# The cross compiler the image's config names; for the vDSO of 32-bit
+	# programs, gcc for 32-bit Arm; and arm64's C library, which Kconfig
+	# tries to link against (CONFIG_CC_CAN_LINK).
+	root_extra=gcc-14-aarch64-linux-gnu=$TRIXIE_CROSS_GCC_VERSION,gcc-14-arm-linux-gnueabihf,libc6-dev-arm64-cross
+	;;
+*) die "usage: scripts/debian-kernel.sh kdir|build|lab-args [debian|debian-rt|debian-arm64]" ;;
 esac
 version=$LINUX_73_VERSION
 
@@ -52,15 +70,19 @@ GUEST_MODULES=(
 action=${1:-}
 case "$action" in
 kdir | build | lab-args) ;;
-*) die "usage: scripts/debian-kernel.sh kdir|build|lab-args [debian|debian-rt]" ;;
+*) die "usage: scripts/debian-kernel.sh kdir|build|lab-args [debian|debian-rt|debian-arm64]" ;;
 esac
 
+# The flavour's headers give the image's .config and Module.symvers; the
+# source comes from linux-source-7.3, architecture-independent.
 tree_packages=("linux-headers-$release" "linux-headers-$abi-common" "linux-kbuild-$abi" linux-source-7.3)
+[ -z "$arch" ] || tree_packages=("linux-headers-$release" linux-source-7.3)
 boot_packages=("linux-binary-$release" "linux-modules-$release" "linux-base-$release")
 tree_key=$({
 	printf '%s\n' "${tree_packages[@]}"
 	echo "$version recipe $TREE_RECIPE"
 	trixie_packages
+	[ -z "$arch" ] || echo "$arch $root_extra"
 } | sha256sum | cut -c1-16)
 boot_key=$({
 	printf '%s\n' "${boot_packages[@]}"
@@ -80,7 +102,11 @@ lab-args)
 	# Debian's kernel taints itself O (out-of-tree) and E (unsigned module)
 	# when nsfilter loads: expected, and nothing else is. It has no fault
 	# injection: that test alone may report SKIP.
-	echo "--kernel $boot/vmlinuz --kernel-modules $boot/guest-modules --allow-taint OE --memory 1024 --expect-skip fault_injection_netns_and_insmod"
+	# On arm64, emulated instruction by instruction: twice the time, and the
+	# guest runs arm64's programs.
+	extra=
+	[ -z "$arch" ] || extra=" --time-factor 2 --guest-root $("$here/guest-root.sh" dir "$arch")"
+	echo "--kernel $boot/vmlinuz --kernel-modules $boot/guest-modules --allow-taint OE --memory 1024 --expect-skip fault_injection_netns_and_insmod$extra"
 	exit 0
 	;;
 esac
@@ -94,7 +120,11 @@ unpack() {
 	rm -rf "$dir"
 	mkdir -p "$dir/pkg"
 	for p in "$@"; do
-		deb=$(deb13_fetch "$p" "$version")
+		if [ "$p" = linux-source-7.3 ]; then
+			deb=$(deb13_fetch "$p" "$version")
+		else
+			deb=$(deb13_fetch "$p" "$version" "$arch")
+		fi
 		[ "$p" = linux-source-7.3 ] || dpkg-deb -x "$deb" "$dir/pkg"
 	done
 }
@@ -107,7 +137,7 @@ prepare_tree() {
 	start=$(date +%s)
 	unpack "$tree" "${tree_packages[@]}"
 	tarball=$(deb13_source_tarball)
-	root=$(trixie_root)
+	root=$(trixie_root "$root_extra")
 	say "preparing Debian's $release for Rust modules in $tree (3 to 10 minutes, once)"
 	headers=$tree/pkg/usr/src/linux-headers-$release
 	config=$headers/.config
@@ -138,7 +168,13 @@ prepare_boot() {
 	unpack "$boot" "${boot_packages[@]}"
 	mods=$boot/pkg/usr/lib/modules/$release
 	[ -f "$mods/vmlinuz" ] || die "linux-binary-$release holds no $mods/vmlinuz"
-	cp "$mods/vmlinuz" "$boot/vmlinuz"
+	# QEMU boots arm64's Image uncompressed (Debian's is); a gzip'ed one is
+	# unpacked.
+	if [ "$arch" = arm64 ] && gzip -t "$mods/vmlinuz" 2>/dev/null; then
+		gzip -dc "$mods/vmlinuz" >"$boot/vmlinuz"
+	else
+		cp "$mods/vmlinuz" "$boot/vmlinuz"
+	fi
 	depbase=$boot/depmod
 	mkdir -p "$depbase/lib/modules"
 	ln -s "$mods" "$depbase/lib/modules/$release"
@@ -190,4 +226,6 @@ prepare_boot() {
 
 prepare_tree
 prepare_boot
+# A guest of another architecture runs that architecture's programs.
+[ -z "$arch" ] || "$here/guest-root.sh" build "$arch" >/dev/null
 echo "$kdir"

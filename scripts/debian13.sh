@@ -2,7 +2,9 @@
 # Debian 13 (trixie) packages and build root, without touching the host's apt
 # set-up; sourced by kernel.sh, kmake.sh and host-kdir.sh, after common.sh.
 #
-# - deb13_fetch PKG VERSION   the .deb in the cache (a private apt config).
+# - deb13_fetch PKG VERSION [ARCH]  the .deb in the cache (a private apt
+#                             config; ARCH's packages, e.g. arm64, have lists
+#                             of their own).
 # - deb13_source_tarball      linux-source-7.3's tarball, unpacked once.
 # - trixie_root [EXTRA]       a Debian 13 build root with the compilers that
 #                             built Debian's 7.3 kernel (and EXTRA packages);
@@ -18,26 +20,37 @@ DEB13_APT=$NSFILTER_CACHE/apt/trixie
 DEB13_DEBS=$NSFILTER_CACHE/debs
 DEB13_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
+# The private apt configuration of the architecture DEB13_ARCH (the host's
+# when empty; deb13_fetch sets it for what it calls): its folder.
+deb13_apt_dir() {
+	echo "$DEB13_APT${DEB13_ARCH:+-$DEB13_ARCH}"
+}
+
 deb13_apt() {
-	local cmd=$1
+	local cmd=$1 dir arch=()
 	shift
-	"$cmd" -q -o Dir::Etc::SourceList="$DEB13_APT/sources.list" -o Dir::Etc::SourceParts=/dev/null \
-		-o Dir::State::Lists="$DEB13_APT/lists" -o Dir::Cache="$DEB13_APT/cache" \
-		-o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root "$@"
+	dir=$(deb13_apt_dir)
+	[ -z "${DEB13_ARCH:-}" ] || arch=(-o APT::Architecture="$DEB13_ARCH" -o APT::Architectures::="$DEB13_ARCH")
+	"$cmd" -q -o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" \
+		-o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root "${arch[@]}" "$@"
 }
 
 # Refreshes the private package lists (also when they are older than a day).
 deb13_update() {
-	mkdir -p "$DEB13_APT/lists/partial" "$DEB13_APT/cache/archives/partial"
+	local dir opts
+	dir=$(deb13_apt_dir)
+	opts="signed-by=$DEB13_KEYRING${DEB13_ARCH:+ arch=$DEB13_ARCH}"
+	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
 	[ -r "$DEB13_KEYRING" ] || die "$DEB13_KEYRING not found (package debian-archive-keyring)"
-	cat >"$DEB13_APT/sources.list" <<-EOF
-		deb [signed-by=$DEB13_KEYRING] $DEBIAN13_MIRROR trixie main
-		deb [signed-by=$DEB13_KEYRING] $DEBIAN13_MIRROR trixie-updates main
-		deb [signed-by=$DEB13_KEYRING] $DEBIAN13_MIRROR trixie-backports main
+	cat >"$dir/sources.list" <<-EOF
+		deb [$opts] $DEBIAN13_MIRROR trixie main
+		deb [$opts] $DEBIAN13_MIRROR trixie-updates main
+		deb [$opts] $DEBIAN13_MIRROR trixie-backports main
 	EOF
-	deb13_apt apt-get update >"$DEB13_APT/update.log" 2>&1 ||
-		{ cat "$DEB13_APT/update.log" >&2 && die "apt-get update for Debian 13 failed"; }
-	touch "$DEB13_APT/updated"
+	deb13_apt apt-get update >"$dir/update.log" 2>&1 ||
+		{ cat "$dir/update.log" >&2 && die "apt-get update for Debian 13${DEB13_ARCH:+ ($DEB13_ARCH)} failed"; }
+	touch "$dir/updated"
 }
 
 # The versions of PKG that Debian serves, newest first, one line.
@@ -46,15 +59,17 @@ deb13_served() {
 		sort -u -r -V | paste -sd' '
 }
 
-# Downloads PKG at VERSION into the cache unless it is there; prints its path.
+# Downloads PKG at VERSION (for ARCH, the host's when not given) into the
+# cache unless it is there; prints its path.
 deb13_fetch() {
-	local pkg=$1 version=$2 found
-	found=$(compgen -G "$DEB13_DEBS/${pkg}_${version/:/%3a}_*.deb" | head -n1 || true)
+	local pkg=$1 version=$2 DEB13_ARCH=${3:-} found dir
+	dir=$(deb13_apt_dir)
+	found=$(compgen -G "$DEB13_DEBS/${pkg}_${version/:/%3a}_${DEB13_ARCH:-*}.deb" | head -n1 || true)
 	if [ -n "$found" ]; then
 		echo "$found"
 		return
 	fi
-	if [ ! -f "$DEB13_APT/updated" ] || [ -n "$(find "$DEB13_APT/updated" -mmin +1440)" ]; then
+	if [ ! -f "$dir/updated" ] || [ -n "$(find "$dir/updated" -mmin +1440)" ]; then
 		deb13_update
 	fi
 	local served
@@ -63,13 +78,13 @@ deb13_fetch() {
 		deb13_update
 		served=$(deb13_served "$pkg")
 		grep -qxF -- "$version" <(tr ' ' '\n' <<<"$served") ||
-			die "Debian no longer serves $pkg $version (it serves: ${served:-nothing}); update the pin in scripts/versions.sh"
+			die "Debian no longer serves $pkg${DEB13_ARCH:+:$DEB13_ARCH} $version (it serves: ${served:-nothing}); update the pin in scripts/versions.sh"
 	fi
 	mkdir -p "$DEB13_DEBS"
 	local tmp
 	tmp=$(mktemp -d "$DEB13_DEBS/.fetch.XXXXXX")
 	(cd "$tmp" && deb13_apt apt-get download "$pkg=$version" >/dev/null) ||
-		{ rm -rf "$tmp" && die "could not download $pkg $version from Debian 13"; }
+		{ rm -rf "$tmp" && die "could not download $pkg${DEB13_ARCH:+:$DEB13_ARCH} $version from Debian 13"; }
 	found=$(compgen -G "$tmp/*.deb" | head -n1)
 	mv "$found" "$DEB13_DEBS/"
 	rm -rf "$tmp"
@@ -155,7 +170,7 @@ deb13_root() {
 # Checks that Debian still serves each PKG=VERSION (without downloading);
 # dies with one line naming what it serves instead.
 deb13_check_pins() {
-	[ -f "$DEB13_APT/updated" ] || deb13_update
+	[ -f "$(deb13_apt_dir)/updated" ] || deb13_update
 	local pin missing=() table
 	table=$(deb13_apt apt-cache madison "${@%%=*}" 2>/dev/null | awk -F'|' '{gsub(/ /, ""); print $1 "=" $2}')
 	for pin in "$@"; do

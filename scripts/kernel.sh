@@ -17,7 +17,9 @@
 #   debian            Debian 13's own linux-image-7.3.4+deb13-amd64, unmodified, with
 #                     the Rust metadata its headers lack rebuilt in a Debian 13 root
 #                     by the compilers that built it (scripts/debian-kernel.sh);
-#   debian-rt         the same for its PREEMPT_RT flavour, linux-image-7.3.4+deb13-rt-amd64.
+#   debian-rt         the same for its PREEMPT_RT flavour, linux-image-7.3.4+deb13-rt-amd64;
+#   debian-arm64      the same for arm64, linux-image-7.3.4+deb13-arm64 (prepared
+#                     by Debian's cross compiler).
 # Versions are pinned in scripts/versions.sh.
 #
 # The cache entry is keyed by the source, the fragments, RECIPE below and the
@@ -48,7 +50,7 @@ kdir | build | lab-args) ;;
 esac
 
 case "$variant" in
-debian | debian-rt) exec "$here/debian-kernel.sh" "$action" "$variant" ;;
+debian | debian-rt | debian-arm64) exec "$here/debian-kernel.sh" "$action" "$variant" ;;
 esac
 # The lab kernels are built by the pinned Rust.
 pin_rust

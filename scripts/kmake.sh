@@ -3,7 +3,9 @@
 # that tree, so that `make KDIR=...` works for any Rust-enabled tree:
 #   - a clang-built tree (the lab kernels): LLVM=$LLVM and the cached bindgen;
 #   - a gcc-built tree (a distribution kernel): CC named by the tree's
-#     CONFIG_CC_VERSION_TEXT (e.g. gcc-14), bindgen from PATH unless $BINDGEN is;
+#     CONFIG_CC_VERSION_TEXT (e.g. x86_64-linux-gnu-gcc-14; for Debian's arm64
+#     kernel on x86-64 its cross compiler, with CROSS_COMPILE), bindgen from
+#     PATH unless $BINDGEN is;
 #   - in both, the rustc that built the tree (CONFIG_RUSTC_VERSION_TEXT), the
 #     distribution's /usr/bin/rustc if rustup's comes first on PATH;
 #   - a tree that scripts/debian-kernel.sh prepared: as above, but inside its
@@ -39,8 +41,12 @@ if grep -qx 'CONFIG_CC_IS_CLANG=y' "$config" 2>/dev/null; then
 else
 	# LLVM= from the environment (the lab's) would make the kernel link with lld.
 	unset LLVM
-	cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' "$config" 2>/dev/null)
-	[ -z "$cc" ] || args+=(CC="$cc" HOSTCC="$cc")
+	# CC, HOSTCC, and for Debian's arm64 kernel CROSS_COMPILE (ARCH is above).
+	if grep -q '^CONFIG_CC_VERSION_TEXT=' "$config" 2>/dev/null; then
+		cc_args=()
+		kernel_cc_args "$config"
+		for a in "${cc_args[@]}"; do [ "$a" = ARCH=arm64 ] || args+=("$a"); done
+	fi
 	if [ -n "$root" ]; then
 		args+=(BINDGEN=bindgen)
 	elif [ -x "$BINDGEN" ]; then

@@ -49,11 +49,45 @@ use_kernel_rustc() {
 # the kernel: something to install, not a failed build).
 declare -F tools_differ >/dev/null || tools_differ() { die "$@"; }
 
+# kernel_cc_args CONFIG: sets the array cc_args (the caller's, if it has one)
+# to the make arguments that select the C compiler CONFIG_CC_VERSION_TEXT
+# names (Debian's: x86_64-linux-gnu-gcc-14 on amd64, aarch64-linux-gnu-gcc-14
+# on arm64) as CC and HOSTCC. A compiler for another architecture than this
+# machine's (Debian's arm64 kernel, prepared on x86-64 by Debian's cross
+# compiler of the same version) is CC only: CROSS_COMPILE and ARCH follow
+# from it, and HOSTCC is the same version's compiler for this machine. Dies
+# when CONFIG names no compiler, or one for an architecture not known here.
+kernel_cc_args() {
+	local cc prefix here_prefix
+	cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' "$1")
+	[ -n "$cc" ] || die "$1 names no compiler (CONFIG_CC_VERSION_TEXT)"
+	prefix=
+	[[ "$cc" != *-linux-gnu-* ]] || prefix=${cc%-linux-gnu-*}-linux-gnu-
+	here_prefix=$(uname -m)-linux-gnu-
+	# arm64's vDSO for 32-bit programs is built by the same gcc for 32-bit
+	# Arm (Debian: gcc-14-arm-linux-gnueabihf); Kconfig drops
+	# CONFIG_COMPAT_VDSO without it, and modules_prepare builds it.
+	if grep -qx 'CONFIG_ARM64=y' "$1" && grep -qx 'CONFIG_COMPAT_VDSO=y' "$1" &&
+		grep -qx 'CONFIG_CC_IS_GCC=y' "$1"; then
+		cc_args=(CROSS_COMPILE_COMPAT=arm-linux-gnueabihf- CC_COMPAT="arm-linux-gnueabihf-gcc${cc##*gcc}")
+	else
+		cc_args=()
+	fi
+	if [ -z "$prefix" ] || [ "$prefix" = "$here_prefix" ]; then
+		cc_args+=(CC="$cc" HOSTCC="$cc")
+		return 0
+	fi
+	cc_args+=(CC="$cc" HOSTCC="$here_prefix${cc#"$prefix"}" CROSS_COMPILE="$prefix")
+	case "$prefix" in
+	aarch64-*) cc_args+=(ARCH=arm64) ;;
+	*) die "$1: the kernel was built by $cc, for an architecture nsfilter does not know" ;;
+	esac
+}
+
 prepare_rust_tree() {
 	local tarball=$1 config=$2 symvers=$3 release=$4 kdir=$5
-	local cc
-	cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' "$config")
-	[ -n "$cc" ] || die "$config names no compiler (CONFIG_CC_VERSION_TEXT)"
+	local cc_args
+	kernel_cc_args "$config"
 	mkdir -p "$kdir"
 	tar -xf "$tarball" -C "$kdir" --strip-components=1
 	cp "$config" "$kdir/.config"
@@ -61,7 +95,7 @@ prepare_rust_tree() {
 		cd "$kdir"
 		# The image's signing keys are not in the source; the tree never signs.
 		in_tree scripts/config --set-str SYSTEM_TRUSTED_KEYS "" --set-str SYSTEM_REVOCATION_KEYS ""
-		local kmake=(make -s CC="$cc" HOSTCC="$cc" KERNELRELEASE="$release")
+		local kmake=(make -s "${cc_args[@]}" KERNELRELEASE="$release")
 		in_tree "${kmake[@]}" olddefconfig >"$kdir/.nsfilter-prepare.log" 2>&1 ||
 			{ tail -n 20 "$kdir/.nsfilter-prepare.log" >&2 && die "olddefconfig failed"; }
 		# Nothing but the compiler's version text and plugin lines may change:

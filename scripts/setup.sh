@@ -7,9 +7,10 @@
 #
 # Usage: scripts/setup.sh [--check] [--kernel KERNEL] [--rehearse] [--packaging]
 #   --check     install nothing; exit 1 and print what is missing.
-#   --kernel K  also what KERNEL=K needs (debian, debian-rt: mmdebstrap for
-#               their Debian 13 build root; every Debian 13 pin must still be
-#               served; NAME-arm64: qemu-system-arm, mmdebstrap and rustup's
+#   --kernel K  also what KERNEL=K needs (debian, debian-rt, debian-arm64:
+#               mmdebstrap for their Debian 13 build root; every Debian 13 pin
+#               must still be served; NAME-arm64 and debian-arm64:
+#               qemu-system-arm, mmdebstrap and rustup's
 #               aarch64-unknown-linux-musl target).
 #   --rehearse  also what `make rehearse` needs (mmdebstrap).
 #   --packaging also what `make deb`, `deb-check` and `system-test` need
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-case "$kernel" in debian | debian-rt) extra+=(mmdebstrap debian-archive-keyring) ;; esac
+case "$kernel" in debian | debian-rt | debian-arm64) extra+=(mmdebstrap debian-archive-keyring) ;; esac
 # An arm64 lab (KERNEL=NAME-arm64): its QEMU (qemu-system-arm has
 # qemu-system-aarch64), and mmdebstrap to unpack its guest's programs.
 case "$kernel" in *-arm64) extra+=(qemu-system-arm mmdebstrap debian-archive-keyring) ;; esac
@@ -159,19 +160,31 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (p
 # Debian 13's packages (KERNEL=lab-7.3 and debian) come through a private apt
 # configuration in the cache: check that every pin is still served.
 case "$kernel" in
-*-7.3 | debian | debian-rt)
+*-7.3 | debian | debian-rt | debian-arm64)
 	# shellcheck source=scripts/debian13.sh
 	. "$here/debian13.sh"
 	pins=("linux-source-7.3=$LINUX_73_VERSION")
-	if [ "$kernel" = debian ] || [ "$kernel" = debian-rt ]; then
+	case "$kernel" in
+	debian | debian-rt)
 		release=$LINUX_73_RELEASE
 		[ "$kernel" = debian ] || release=$LINUX_73_ABI-rt-amd64
 		for p in "linux-binary-$release" "linux-modules-$release" \
 			"linux-headers-$release" "linux-headers-$LINUX_73_ABI-common" "linux-kbuild-$LINUX_73_ABI"; do
 			pins+=("$p=$LINUX_73_VERSION")
 		done
-		mapfile -t -O "${#pins[@]}" pins < <(trixie_packages | tr ',' '\n' | grep -F =)
-	fi
+		;;
+	debian-arm64)
+		# The kernel's packages are arm64's (lists of their own), its
+		# compilers the host's: trixie's cross compiler.
+		arm64_pins=()
+		for p in binary modules headers; do
+			arm64_pins+=("linux-$p-$LINUX_73_ABI-arm64=$LINUX_73_VERSION")
+		done
+		DEB13_ARCH=arm64 deb13_check_pins "${arm64_pins[@]}"
+		pins+=("gcc-14-aarch64-linux-gnu=$TRIXIE_CROSS_GCC_VERSION")
+		;;
+	esac
+	[[ "$kernel" != debian* ]] || mapfile -t -O "${#pins[@]}" pins < <(trixie_packages | tr ',' '\n' | grep -F =)
 	deb13_check_pins "${pins[@]}"
 	;;
 esac

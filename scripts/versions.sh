@@ -23,7 +23,7 @@ fi
 
 # Debian 13 (trixie, and its backports for the 7.3 kernel), fetched with a
 # private apt configuration: the source of KERNEL=lab-7.3, and Debian's own
-# Rust-enabled kernel of KERNEL=debian.
+# Rust-enabled kernel of KERNEL=debian (debian-rt, debian-arm64).
 : "${DEBIAN13_MIRROR:=http://deb.debian.org/debian}"
 : "${DEBIAN13_SECURITY_MIRROR:=http://deb.debian.org/debian-security}"
 : "${LINUX_73_VERSION:=7.3.4-1~bpo13+1}"
@@ -40,6 +40,9 @@ fi
 # Debian's kernel (its CONFIG_RUSTC_VERSION_TEXT and CONFIG_CC_VERSION_TEXT).
 : "${TRIXIE_RUSTC_VERSION:=1.85.1+dfsg1-1+deb13u1}"
 : "${TRIXIE_GCC_VERSION:=14.2.0-19}"
+# KERNEL=debian-arm64: Debian's arm64 kernel names aarch64-linux-gnu-gcc-14
+# (Debian 14.2.0-19); on x86-64 that is trixie's cross compiler built from it.
+: "${TRIXIE_CROSS_GCC_VERSION:=14.2.0-19cross1}"
 : "${TRIXIE_BINDGEN_VERSION:=0.71.1-6}"
 : "${TRIXIE_LIBCLANG_VERSION:=1:19.0-63}"
 : "${TRIXIE_PAHOLE_VERSION:=1.30-1}"
