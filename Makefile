@@ -7,6 +7,7 @@
 #   make check   formatting and lints (rustfmt, clippy, CLIPPY=1 module build)
 #   make stress  the reliability tests at full size on the debug and race kernels
 #   make test-debug  the tests the debug kernel's checks are for, at quick sizes (CI)
+#   make test-arm64  the tests where the architecture shows, on Debian's arm64 kernel (CI)
 #   make repeat  the VM suite N times in a row (N=20; FILTER=NAME for some tests)
 #   make mutants host mutants of rust/'s logic, and module mutants in the VM
 #   make bench   per-packet cost beside a floor, a C twin and nft; host scaling; results/
@@ -24,7 +25,8 @@
 #
 # Variables: KERNEL (lab, the default: Linux 6.12 LTS; lab-7.3: the same from
 # Linux 7.3; debian: Debian 13's own 7.3 kernel, unmodified; debian-rt: its
-# PREEMPT_RT flavour; debug, race: see
+# PREEMPT_RT flavour; lab-arm64, debian-arm64: lab and debian for arm64;
+# debug, race: see
 # scripts/kernel.sh), KDIR (any other Rust-enabled kernel build tree), KSRC
 # (kernel source tarball or folder), LLVM (default -19), NSFILTER_CACHE,
 # EXPECT_SKIP (with KDIR: the tests its kernel cannot run, comma-separated;
@@ -64,7 +66,7 @@ KMAKE = BINDGEN="$(BINDGEN)" scripts/kmake.sh "$(KDIR)" M="$(CURDIR)"
 # What the lab VM boots and loads.
 LAB_ARGS = $(LAB_KERNEL) --module "$(CURDIR)/nsfilter.ko"
 
-.PHONY: module setup kernel lab run shell test test-debug stress stress-run repeat mutants bench check clean rust-analyzer \
+.PHONY: module setup kernel lab run shell test test-debug test-arm64 test-arm64-run stress stress-run repeat mutants bench check clean rust-analyzer \
 	host-kdir host-kdir-check rehearse deb deb-check system-test command install uninstall install-check
 
 setup:
@@ -116,6 +118,19 @@ test-debug:
 	@$(MAKE) --no-print-directory KERNEL=debug kernel
 	@$(MAKE) --no-print-directory KERNEL=debug module lab
 	$(LAB) test --kernel-variant debug --module "$(CURDIR)/nsfilter.ko" --filter $(DEBUG_TESTS)
+
+# On Debian's own arm64 kernel (its Rust metadata prepared by Debian's cross
+# compiler), under TCG, the tests where the architecture shows: the module's
+# layout and load, the hook's place, the parser on arm64 under injected and
+# fuzzed frames against the kernel's own LOG, and the concurrent writers and
+# readers on a weakly ordered CPU. CI runs it; make test KERNEL=debian-arm64
+# runs the whole suite (about 8 minutes of VM time).
+ARM64_TESTS := load_unload,hook_runs_first,ipv6_tcp_udp,fuzz_injected_packets,param_writes_under_flood,device_rename_under_traffic,logformat_kernel_is_the_oracle
+test-arm64:
+	@$(MAKE) --no-print-directory KERNEL=debian-arm64 test-arm64-run
+test-arm64-run: kernel
+	@$(MAKE) --no-print-directory module lab
+	$(LAB) test --filter $(ARM64_TESTS) $(LAB_ARGS)
 
 # The reliability tests at full size on the debug kernel (KASAN, lockdep,
 # kmemleak, fault injection, PREEMPT, panic_on_warn) and on the race kernel
