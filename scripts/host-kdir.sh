@@ -53,6 +53,12 @@ sysroot=$(rustc --print sysroot)
 [ -d "$sysroot/lib/rustlib/src/rust/library/core" ] || die "the Rust standard library's source is missing (apt install rust-src)"
 cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' "$config")
 command -v "$cc" >/dev/null || die "$release was built by $cc, which is not installed (apt install $cc)"
+# An arm64 tree's modules_prepare builds its vDSO for 32-bit programs with gcc
+# for 32-bit Arm (scripts/rust-tree.sh).
+if grep -qx 'CONFIG_ARM64=y' "$config" && grep -qx 'CONFIG_COMPAT_VDSO=y' "$config"; then
+	command -v "arm-linux-gnueabihf-gcc${cc##*gcc}" >/dev/null ||
+		die "$release's 32-bit vDSO needs arm-linux-gnueabihf-gcc${cc##*gcc} (apt install gcc${cc##*gcc}-arm-linux-gnueabihf)"
+fi
 command -v bindgen >/dev/null || [ -x "$BINDGEN" ] || die "bindgen not found (apt install bindgen libclang-dev)"
 for tool in make flex bison bc; do
 	command -v "$tool" >/dev/null || die "$tool not found (apt install $tool)"
