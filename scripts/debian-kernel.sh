@@ -39,14 +39,17 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TREE_RECIPE=1
 BOOT_RECIPE=1
 abi=$LINUX_73_ABI
-# The packages' architecture when it is not the host's, the root's extra
-# packages (a cross compiler), and what the lab adds for that architecture.
+# The packages' architecture when it is not the host's, and the root's extra
+# packages (the cross compilers).
 arch=
 root_extra=
 case "${2:-debian}" in
 debian) release=$LINUX_73_RELEASE ;;
 debian-rt) release=$abi-rt-amd64 ;;
 debian-arm64)
+	# Prepared by Debian's cross compilers for x86-64 (built for it only).
+	[ "$(uname -m)" = x86_64 ] ||
+		die "KERNEL=debian-arm64 is prepared on an x86-64 host (Debian's cross compilers run there), not on $(uname -m)"
 	release=$abi-arm64
 	arch=arm64
 	# The cross compiler the image's config names; for the vDSO of 32-bit

@@ -182,7 +182,7 @@ deb13_check_pins() {
 		local served
 		served=$(deb13_served "${pin%%=*}")
 		grep -qxF -- "${pin#*=}" <(tr ' ' '\n' <<<"$served") ||
-			die "Debian no longer serves ${pin%%=*} ${pin#*=} (it serves: ${served:-nothing}); update the pin in scripts/versions.sh"
+			die "Debian no longer serves ${pin%%=*}${DEB13_ARCH:+:$DEB13_ARCH} ${pin#*=} (it serves: ${served:-nothing}); update the pin in scripts/versions.sh"
 	done
 }
 

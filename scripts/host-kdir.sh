@@ -55,7 +55,7 @@ cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' "$config")
 command -v "$cc" >/dev/null || die "$release was built by $cc, which is not installed (apt install $cc)"
 # An arm64 tree's modules_prepare builds its vDSO for 32-bit programs with gcc
 # for 32-bit Arm (scripts/rust-tree.sh).
-if grep -qx 'CONFIG_ARM64=y' "$config" && grep -qx 'CONFIG_COMPAT_VDSO=y' "$config"; then
+if needs_compat_cc "$config"; then
 	command -v "arm-linux-gnueabihf-gcc${cc##*gcc}" >/dev/null ||
 		die "$release's 32-bit vDSO needs arm-linux-gnueabihf-gcc${cc##*gcc} (apt install gcc${cc##*gcc}-arm-linux-gnueabihf)"
 fi

@@ -33,7 +33,8 @@ root=
 [ ! -f "$kdir/.nsfilter-root" ] || root=$(cat "$kdir/.nsfilter-root")
 
 args=()
-# A tree configured for another architecture than the host's (lab-arm64).
+# A tree configured for another architecture than the host's (lab-arm64,
+# debian-arm64).
 ! grep -qx 'CONFIG_ARM64=y' "$config" 2>/dev/null || args+=(ARCH=arm64)
 if grep -qx 'CONFIG_CC_IS_CLANG=y' "$config" 2>/dev/null; then
 	args+=(LLVM="$LLVM")
@@ -42,7 +43,7 @@ else
 	# LLVM= from the environment (the lab's) would make the kernel link with lld.
 	unset LLVM
 	# CC, HOSTCC, and for Debian's arm64 kernel CROSS_COMPILE (ARCH is above).
-	if grep -q '^CONFIG_CC_VERSION_TEXT=' "$config" 2>/dev/null; then
+	if grep -q '^CONFIG_CC_VERSION_TEXT="[^ ]* ' "$config" 2>/dev/null; then
 		cc_args=()
 		kernel_cc_args "$config"
 		for a in "${cc_args[@]}"; do [ "$a" = ARCH=arm64 ] || args+=("$a"); done
@@ -59,5 +60,5 @@ if [ -z "$root" ]; then
 	[ ! -f "$config" ] || use_kernel_rustc "$config"
 	exec make -C "$kdir" "${args[@]}" "$@"
 fi
-[ -f "$root/.complete" ] || die "the Debian 13 root of $kdir is gone ($root): run 'make kernel KERNEL=debian'"
+[ -f "$root/.complete" ] || die "the Debian 13 root of $kdir is gone ($root): run 'make kernel KERNEL=debian' (or debian-rt, debian-arm64: the kernel of this tree)"
 in_root "$root" "$kdir" "$PWD" -- make -C "$kdir" "${args[@]}" "$@"

@@ -49,6 +49,13 @@ use_kernel_rustc() {
 # the kernel: something to install, not a failed build).
 declare -F tools_differ >/dev/null || tools_differ() { die "$@"; }
 
+# needs_compat_cc CONFIG: whether preparing the tree builds arm64's vDSO for
+# 32-bit programs, with gcc for 32-bit Arm (Debian's arm64 kernels do).
+needs_compat_cc() {
+	grep -qx 'CONFIG_ARM64=y' "$1" && grep -qx 'CONFIG_COMPAT_VDSO=y' "$1" &&
+		grep -qx 'CONFIG_CC_IS_GCC=y' "$1"
+}
+
 # kernel_cc_args CONFIG: sets the array cc_args (the caller's, if it has one)
 # to the make arguments that select the C compiler CONFIG_CC_VERSION_TEXT
 # names (Debian's: x86_64-linux-gnu-gcc-14 on amd64, aarch64-linux-gnu-gcc-14
@@ -58,26 +65,27 @@ declare -F tools_differ >/dev/null || tools_differ() { die "$@"; }
 # from it, and HOSTCC is the same version's compiler for this machine. Dies
 # when CONFIG names no compiler, or one for an architecture not known here.
 kernel_cc_args() {
-	local cc prefix here_prefix
+	local cc prefix machine
 	cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' "$1")
 	[ -n "$cc" ] || die "$1 names no compiler (CONFIG_CC_VERSION_TEXT)"
 	prefix=
 	[[ "$cc" != *-linux-gnu-* ]] || prefix=${cc%-linux-gnu-*}-linux-gnu-
-	here_prefix=$(uname -m)-linux-gnu-
+	machine=$(uname -m)
 	# arm64's vDSO for 32-bit programs is built by the same gcc for 32-bit
 	# Arm (Debian: gcc-14-arm-linux-gnueabihf); Kconfig drops
 	# CONFIG_COMPAT_VDSO without it, and modules_prepare builds it.
-	if grep -qx 'CONFIG_ARM64=y' "$1" && grep -qx 'CONFIG_COMPAT_VDSO=y' "$1" &&
-		grep -qx 'CONFIG_CC_IS_GCC=y' "$1"; then
+	if needs_compat_cc "$1"; then
 		cc_args=(CROSS_COMPILE_COMPAT=arm-linux-gnueabihf- CC_COMPAT="arm-linux-gnueabihf-gcc${cc##*gcc}")
 	else
 		cc_args=()
 	fi
-	if [ -z "$prefix" ] || [ "$prefix" = "$here_prefix" ]; then
+	# The host's own compiler (x86_64-linux-gnu-gcc-14 on x86-64, or
+	# x86_64-pc-linux-gnu-gcc elsewhere): CC and HOSTCC.
+	if [ -z "$prefix" ] || [ "${prefix%%-*}" = "$machine" ]; then
 		cc_args+=(CC="$cc" HOSTCC="$cc")
 		return 0
 	fi
-	cc_args+=(CC="$cc" HOSTCC="$here_prefix${cc#"$prefix"}" CROSS_COMPILE="$prefix")
+	cc_args+=(CC="$cc" HOSTCC="$machine-linux-gnu-${cc#"$prefix"}" CROSS_COMPILE="$prefix")
 	case "$prefix" in
 	aarch64-*) cc_args+=(ARCH=arm64) ;;
 	*) die "$1: the kernel was built by $cc, for an architecture nsfilter does not know" ;;

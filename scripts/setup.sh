@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
 	--rehearse) extra+=(mmdebstrap) ;;
 	--packaging) extra+=(mmdebstrap debian-archive-keyring dpkg-dev e2fsprogs) ;;
 	-h | --help)
-		sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*) die "unknown option '$1' (try --help)" ;;
