@@ -4,9 +4,12 @@
 //!
 //! Generated code does not follow the kernel's lints, so they are relaxed here
 //! and only here. Nothing but [`crate::sys`] uses this module: everything
-//! else goes through its safe wrappers.
+//! else goes through its safe wrappers. `unknown_lints`: a distribution's
+//! older rustc (Debian 13's 1.85 builds its kernels) does not know
+//! `unnecessary_transmutes` (1.88) and would warn about its name.
 
 #![allow(
+    unknown_lints,
     dead_code,
     improper_ctypes,
     missing_docs,
