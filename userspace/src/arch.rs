@@ -42,7 +42,8 @@ impl Arch {
         }
     }
 
-    /// Its name as the kernel (`ARCH=`) and Debian's packages spell it.
+    /// Its name in the lab's messages (`KERNEL=lab-arm64` and `debian-arm64`
+    /// spell arm64 the same way).
     pub fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86-64",

@@ -84,7 +84,8 @@ impl Programs {
         })?;
         if !root.join("usr/sbin/ip").is_file() {
             return Err(Error::Setup(format!(
-                "{} holds no usr/sbin/ip: not a guest root (run 'make kernel KERNEL=lab-{}')",
+                "{} holds no usr/sbin/ip: not a guest root (run 'make kernel' with \
+                 KERNEL=lab-{1} or debian-{1})",
                 root.display(),
                 arch.name()
             )));
@@ -98,10 +99,10 @@ impl Programs {
         let agent = dir.join("nsfilter-lab");
         if !agent.is_file() {
             return Err(Error::Setup(format!(
-                "no nsfilter-lab built for {} at {} (run 'make lab KERNEL=lab-{}')",
+                "no nsfilter-lab built for {0} at {1} (run 'make lab' with KERNEL=lab-{0} \
+                 or debian-{0})",
                 arch.name(),
-                agent.display(),
-                arch.name()
+                agent.display()
             )));
         }
         Ok(Programs {
